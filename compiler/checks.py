@@ -1,0 +1,578 @@
+"""Phase 3: whole-document checks on a schema-valid workflow, and the facts the plan needs.
+
+Every problem is collected, never raised, so a user sees all of them at once: task ids,
+executors and task types, executor inputs, expression syntax, references (tasks, outputs,
+workflow inputs, contexts), certain type errors, dependencies and cycles.  Each ``${{ }}`` is
+parsed exactly once here; the dependencies the plan uses are the union of ``dependsOn`` and
+every task an expression reads.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import BaseModel, TypeAdapter, ValidationError
+
+from compiler.catalogue import InferenceInputs
+from compiler.diagnostics import Diagnostic, Severity, did_you_mean
+from compiler.document import TASK_ID_PATTERN, Task, Workflow
+from compiler.executors import ExecutorRef, ExecutorRegistry, ExecutorSpec, tool_names_from_entry_points
+from compiler.expressions import (
+    Binary,
+    ExpressionError,
+    Literal,
+    Node,
+    Property,
+    find_spans,
+    parse,
+    references,
+)
+from compiler.source import Path, SourceDocument
+
+WORKFLOW_FIELDS = ("inputs", "id", "name", "version", "annotations", "labels", "run_id", "error", "status")
+TASK_FIELDS = ("outputs", "metadata", "status", "error")
+METADATA_FIELDS = ("execution_time", "cost", "model", "attempts", "usage", "provider", "cached", "started", "finished", "evaluation")
+CONTEXTS = ("workflow", "tasks", "item", "index", "env", "secrets")
+_COMPARISONS = {"==", "!=", "<", "<=", ">", ">="}
+_NUMERIC = {"integer", "float", "number"}
+
+
+
+@dataclass
+class TaskInfo:
+    task: Task
+    id: str
+    path: Path
+    group: str  # main | branch | event
+    event: str | None = None
+    branch_id: str | None = None
+    arm: str | None = None
+    condition: str | None = None
+    spec: ExecutorSpec | None = None
+    ref: ExecutorRef | None = None
+    type: str | None = None
+    deps: set[str] = field(default_factory=set)
+    data_deps: set[str] = field(default_factory=set)
+
+
+@dataclass
+class Analysis:
+    tasks: dict[str, TaskInfo]
+    diagnostics: list[Diagnostic]
+    implicit_inputs: list[str]
+    branch_ids: list[tuple[str, str, Path]]
+
+
+class Checker:
+    def __init__(self, workflow: Workflow, doc: SourceDocument, registry: ExecutorRegistry, providers: frozenset[str]) -> None:
+        self.wf = workflow
+        self.doc = doc
+        self.registry = registry
+        self.providers = providers
+        self.diagnostics: list[Diagnostic] = []
+        self.tasks: dict[str, TaskInfo] = {}
+        self.declared_inputs = {i.name: i for i in workflow.spec.inputs}
+        self.implicit_inputs: dict[str, None] = {}
+        self.branch_ids: list[tuple[str, str, Path]] = []
+        self._tools: list[str] | None = None
+
+    # -- reporting -------------------------------------------------------------------------------
+    def report(self, code: str, message: str, path: Path, hint: str | None = None, *, key: bool = False,
+               severity: Severity = Severity.ERROR) -> None:
+        line, col = self.doc.position(path, key=key)
+        self.diagnostics.append(Diagnostic(code, message, self.doc.file, line, col, hint, severity))
+
+    # -- entry -----------------------------------------------------------------------------------
+    def run(self) -> Analysis:
+        self.check_header()
+        self.check_inputs()
+        self.collect_tasks()
+        for info in self.tasks.values():
+            self.check_executor(info)
+        for info in self.tasks.values():
+            self.check_task_expressions(info)
+            self.check_depends_on(info)
+        self.check_branches()
+        self.check_outputs()
+        self.check_cycles()
+        return Analysis(self.tasks, self.diagnostics, list(self.implicit_inputs), self.branch_ids)
+
+    def check_header(self) -> None:
+        if self.wf.api_version != "orchestrator.llm/v1":
+            self.report("E206", f"unsupported apiVersion '{self.wf.api_version}'", ("apiVersion",), "use 'orchestrator.llm/v1'")
+        if self.wf.kind != "Workflow":
+            self.report("E206", f"unsupported kind '{self.wf.kind}'", ("kind",), "use 'Workflow'")
+
+    def check_inputs(self) -> None:
+        seen: set[str] = set()
+        for i, declared in enumerate(self.wf.spec.inputs):
+            path: Path = ("spec", "inputs", i)
+            if declared.name in seen:
+                self.report("E207", f"workflow input '{declared.name}' is declared twice", (*path, "name"))
+            seen.add(declared.name)
+            if declared.default is not None and not value_matches(declared.default, declared.type):
+                self.report("E207", f"default {declared.default!r} of input '{declared.name}' is not of type {declared.type}", (*path, "default"))
+            if declared.enum is not None:
+                for k, option in enumerate(declared.enum):
+                    if not value_matches(option, declared.type):
+                        self.report("E207", f"enum value {option!r} of input '{declared.name}' is not of type {declared.type}", (*path, "enum", k))
+                if declared.default is not None and declared.default not in declared.enum:
+                    self.report("E207", f"default {declared.default!r} of input '{declared.name}' is not one of its enum values", (*path, "default"))
+            if declared.required and declared.default is not None:
+                self.report("E207", f"input '{declared.name}' is required but has a default", (*path, "required"),
+                            "drop `required: true` (a default makes it optional) or drop the default", severity=Severity.WARNING)
+
+    def collect_tasks(self) -> None:
+        spec = self.wf.spec
+        groups: list[tuple[list[Task], Path, str, dict[str, Any]]] = [(spec.tasks, ("spec", "tasks"), "main", {})]
+        for b, branch in enumerate(spec.branches):
+            branch_id = branch.id or f"branch-{b + 1}"
+            condition = branch.condition if isinstance(branch.condition, str) else ("true" if branch.condition else "false")
+            self.branch_ids.append((branch_id, condition, ("spec", "branches", b)))
+            groups.append((branch.tasks, ("spec", "branches", b, "tasks"), "branch", {"branch_id": branch_id, "arm": "then", "condition": condition}))
+            groups.append((branch.else_, ("spec", "branches", b, "else"), "branch", {"branch_id": branch_id, "arm": "else", "condition": condition}))
+        for kind, tasks in (("onSuccess", spec.events.on_success), ("onFailure", spec.events.on_failure), ("always", spec.events.always)):
+            groups.append((tasks, ("spec", "events", kind), "event", {"event": kind}))
+        for tasks, base, group, extra in groups:
+            for i, task in enumerate(tasks):
+                path = (*base, i)
+                task_id = task.id
+                if task_id is None:
+                    if group == "event":
+                        task_id = f"{extra['event']}-{i + 1}"  # the seed's event tasks have no id
+                    else:
+                        self.report("E202", "task has no 'id'", path, "give every task a unique snake_case id, e.g. `id: summarize`")
+                        continue
+                elif not TASK_ID_PATTERN.match(task_id):
+                    self.report("E203", f"invalid task id '{task_id}'", (*path, "id"),
+                                "task ids are snake_case identifiers: lower-case letters, digits and '_' (e.g. 'summarize_text')")
+                if task_id in self.tasks:
+                    first = self.doc.position(self.tasks[task_id].path)
+                    self.report("E205", f"duplicate task id '{task_id}' (first defined at line {first[0]})", (*path, "id"))
+                    continue
+                self.tasks[task_id] = TaskInfo(task, task_id, path, group, **extra)
+
+    # -- executors ---------------------------------------------------------------------------------
+    def lookup(self, ref: ExecutorRef) -> ExecutorSpec | None:
+        spec = self.registry.lookup(str(ref))
+        if spec is not None and spec.is_family and ref.namespace == "llm-forge" and ref.name == "tool":
+            if self._tools is None:
+                self._tools = tool_names_from_entry_points()
+            if ref.sub not in self._tools:
+                return None
+        if spec is None and ref.namespace == "llm-forge" and ref.sub is None and ref.name in self.providers:
+            base = self.registry.lookup("llm-forge:openai-compatible")
+            if base is not None:
+                from dataclasses import replace
+
+                spec = replace(base, reference=str(ref), description=f"Inference on the configured endpoint '{ref.name}'.")
+        return spec
+
+    def check_executor(self, info: TaskInfo) -> None:
+        task, path = info.task, info.path
+        try:
+            ref = ExecutorRef.parse(task.executor)
+        except ValueError as exc:
+            self.report("E306", str(exc), (*path, "executor"))
+            return
+        info.ref = ref
+        spec = self.lookup(ref)
+        if spec is None:
+            known = self.registry.references()
+            hint = did_you_mean(str(ref), [k for k in known if not k.endswith("*")])
+            if ref.namespace == "llm-forge" and ref.name == "tool":
+                tools = sorted({*(k.split(":")[2] for k in known if k.startswith("llm-forge:tool:") and not k.endswith("*")),
+                                *(self._tools or [])})
+                hint = (hint + " " if hint else "") + f"known tools: {', '.join(tools)}; user tools register through the entry-point group 'llm_orchestrator.tools'"
+            elif ref.namespace == "llm-forge" and ref.sub is None:
+                hint = (hint + " " if hint else "") + "named endpoints must be configured under integrations.llm-forge.endpoints"
+            elif hint is None:
+                namespaces = sorted({k.split(':')[0] for k in known})
+                hint = f"known namespaces: {', '.join(namespaces)}; run `llm-orchestrator schema` for the catalogue"
+            self.report("E301", f"unknown executor '{ref}'", (*path, "executor"), hint)
+            return
+        info.spec = spec
+        if task.type is not None and task.type not in spec.task_types:
+            self.report("E302", f"task type '{task.type}' is not allowed for executor '{ref}'", (*path, "type"),
+                        f"allowed: {', '.join(sorted(spec.task_types))}")
+        info.type = task.type or spec.implied_type
+        self.check_executor_inputs(info, spec, ref)
+
+    def check_executor_inputs(self, info: TaskInfo, spec: ExecutorSpec, ref: ExecutorRef) -> None:
+        path = (*info.path, "inputs")
+        inputs = info.task.inputs
+        if spec.inputs is not None:
+            self.check_model_inputs(spec.inputs, inputs, path, str(ref))
+        if spec.check is not None:
+            for sub, code, message, hint in spec.check(inputs, ref):
+                self.report(code, message, (*path, *sub), hint)
+
+    def check_model_inputs(self, model: type[BaseModel], inputs: Mapping[str, Any], path: Path, owner: str) -> None:
+        fields = {f.alias or name: f for name, f in model.model_fields.items()}
+        closed = model.model_config.get("extra") == "forbid"
+        for name, f in fields.items():
+            if f.is_required() and name not in inputs:
+                self.report("E303", f"executor '{owner}' needs input '{name}'", path, f"add `{name}:` to the task's inputs")
+        for name, value in inputs.items():
+            if name not in fields:
+                if closed:
+                    hint = did_you_mean(name, fields) or ("accepted: " + ", ".join(fields))
+                    self.report("E304", f"unknown input '{name}' for executor '{owner}'", (*path, name), hint, key=True)
+                continue
+            annotation = fields[name].annotation
+            nested = _model_of(annotation)
+            if nested is not None and isinstance(value, Mapping):
+                self.check_model_inputs(nested, value, (*path, name), owner)
+                continue
+            if contains_expression(value):
+                continue
+            try:
+                TypeAdapter(annotation).validate_python(value)
+            except ValidationError as exc:
+                first = exc.errors(include_url=False)[0]
+                where = (*path, name, *[p for p in first["loc"] if isinstance(p, int | str) and p in _walk_keys(value)])
+                self.report("E305", f"invalid value {_short(value)} for input '{name}' of '{owner}': {first['msg'].lower()}", where)
+
+    # -- expressions ---------------------------------------------------------------------------------
+    def expressions_in(self, value: Any, path: Path, *, bare: bool = False) -> Iterator[tuple[Node, str, Path]]:
+        """Every parsed expression in ``value`` with its source and YAML path; errors reported."""
+        if isinstance(value, str):
+            if bare and "${{" not in value:
+                sources = [value]
+            else:
+                try:
+                    sources = [span.source for span in find_spans(value)]
+                except ExpressionError as exc:
+                    self.report("E401", f"expression syntax error: {exc.message}", path, _caret_hint(exc))
+                    return
+            for source in sources:
+                try:
+                    yield parse(source), source, path
+                except ExpressionError as exc:
+                    self.report("E401", f"expression syntax error in '{source}': {exc.message}", path, _caret_hint(exc))
+        elif isinstance(value, Mapping):
+            for key, item in value.items():
+                yield from self.expressions_in(item, (*path, key))
+        elif isinstance(value, list):
+            for i, item in enumerate(value):
+                yield from self.expressions_in(item, (*path, i))
+
+    def check_task_expressions(self, info: TaskInfo) -> None:
+        task, path = info.task, info.path
+        places: list[tuple[Any, Path, bool, bool]] = [(task.inputs, (*path, "inputs"), False, True)]
+        if isinstance(task.if_, str):
+            places.append((task.if_, (*path, "if"), True, True))
+        if isinstance(task.for_each, str):
+            places.append((task.for_each, (*path, "forEach"), True, False))
+        elif isinstance(task.for_each, list):
+            places.append((task.for_each, (*path, "forEach"), False, False))
+        if task.cache is not None and task.cache.key:
+            places.append((task.cache.key, (*path, "cache", "key"), False, True))
+        for value, where, bare, item_scope in places:
+            for node, source, at in self.expressions_in(value, where, bare=bare):
+                self.check_references(node, source, at, info, item_scope=item_scope and task.for_each is not None)
+                self.check_types(node, source, at)
+
+    def check_references(self, node: Node, source: str, path: Path, info: TaskInfo | None, *, item_scope: bool = False,
+                         event: str | None = None) -> set[str]:
+        """Check every context reference in ``node``; return the tasks it reads."""
+        read: set[str] = set()
+        event = event or (info.event if info else None)
+        for ref in references(node):
+            root, parts = ref.root, ref.path
+            if root == "tasks":
+                read |= self.check_task_reference(ref.text, parts, path, info)
+            elif root == "workflow":
+                self.check_workflow_reference(ref.text, parts, path, event)
+            elif root in ("item", "index"):
+                if not item_scope:
+                    self.report("E407", f"'{root}' is only defined inside a task with forEach (in '{source}')", path,
+                                "add `forEach:` to the task or read the value from tasks.<id>.outputs")
+            elif root in ("env", "secrets"):
+                continue
+            else:
+                hint = did_you_mean(root, CONTEXTS) or f"available contexts: {', '.join(CONTEXTS)}"
+                self.report("E402", f"unknown context '{root}' in '{source}'", path, hint)
+        if info is not None:
+            for target in read:
+                if target == info.id:
+                    self.report("E502", f"task '{info.id}' reads its own outputs", path)
+                    continue
+                target_info = self.tasks.get(target)
+                if target_info is None:
+                    continue
+                if target_info.group == "event" and info.group != "event":
+                    self.report("E407", f"task '{info.id}' reads event task '{target}', which runs after the main graph", path)
+                    continue
+                if info.group == "event" and target_info.group != "event":
+                    continue  # events run after the whole main graph: no edge needed
+                info.deps.add(target)
+                info.data_deps.add(target)
+        return read
+
+    def check_task_reference(self, text: str, parts: tuple[Any, ...], path: Path, info: TaskInfo | None) -> set[str]:
+        if not parts or not isinstance(parts[0], str):
+            return set()
+        target = parts[0]
+        if target not in self.tasks:
+            hint = did_you_mean(target, self.tasks) or (f"tasks in this workflow: {', '.join(self.tasks)}" if self.tasks else None)
+            self.report("E403", f"{text}: no task '{target}'", path, hint)
+            return set()
+        if len(parts) < 2 or parts[1] is None:
+            return {target}
+        field_name = parts[1]
+        if field_name not in TASK_FIELDS:
+            self.report("E404", f"{text}: tasks have no field '{field_name}'", path,
+                        did_you_mean(str(field_name), TASK_FIELDS) or f"fields: {', '.join(TASK_FIELDS)}")
+            return {target}
+        if len(parts) >= 3 and isinstance(parts[2], str):
+            name = parts[2]
+            target_info = self.tasks[target]
+            if field_name == "outputs" and target_info.spec is not None and not target_info.spec.open_outputs:
+                known = {**target_info.spec.outputs, **target_info.task.outputs}
+                if name not in known:
+                    hint = did_you_mean(name, known) or (f"outputs of '{target}': {', '.join(known)}" if known else None)
+                    self.report("E404", f"{text}: no output '{name}'", path, hint)
+            elif field_name == "metadata" and name not in METADATA_FIELDS:
+                self.report("E404", f"{text}: no metadata '{name}'", path,
+                            did_you_mean(name, METADATA_FIELDS) or f"metadata: {', '.join(METADATA_FIELDS)}")
+        return {target}
+
+    def check_workflow_reference(self, text: str, parts: tuple[Any, ...], path: Path, event: str | None) -> None:
+        if not parts or not isinstance(parts[0], str):
+            return
+        head = parts[0]
+        if head not in WORKFLOW_FIELDS:
+            self.report("E404", f"{text}: workflow has no field '{head}'", path,
+                        did_you_mean(head, WORKFLOW_FIELDS) or f"fields: {', '.join(WORKFLOW_FIELDS)}")
+            return
+        if head == "error" and event not in ("onFailure", "always"):
+            self.report("E407", f"{text}: workflow.error is only set in onFailure and always events", path)
+        if head == "inputs" and len(parts) >= 2 and isinstance(parts[1], str):
+            name = parts[1]
+            if name not in self.declared_inputs:
+                close = did_you_mean(name, self.declared_inputs)
+                if close:
+                    self.report("E405", f"{text}: no workflow input '{name}'", path, close)
+                elif name not in self.implicit_inputs:
+                    self.implicit_inputs[name] = None
+                    self.report("W405", f"workflow input '{name}' is used but not declared; it is treated as a required string input",
+                                path, f"declare it under spec.inputs: `- name: {name}` with its type", severity=Severity.WARNING)
+
+    def check_types(self, node: Node, source: str, path: Path) -> None:
+        """Comparisons whose outcome is certainly a mistake (a string output compared with a number)."""
+        for binary in _binaries(node):
+            if binary.op not in _COMPARISONS:
+                continue
+            left, right = self.static_type(binary.left), self.static_type(binary.right)
+            if left is None or right is None or left == right or "any" in (left, right):
+                continue
+            pair = {left, right}
+            certain = ("string" in pair and pair & (_NUMERIC | {"boolean"})) or ("boolean" in pair and pair & _NUMERIC) \
+                or (pair & {"object", "array"})
+            if not certain:
+                continue
+            self.report("E406", f"'{source}' compares a {left} with a {right}; that comparison is never what you mean", path,
+                        "convert one side (e.g. fromJSON(...)) or compare with a value of the same type")
+
+    def static_type(self, node: Node) -> str | None:
+        if isinstance(node, Literal):
+            value = node.value
+            if isinstance(value, bool):
+                return "boolean"
+            if isinstance(value, int | float):
+                return "number"
+            if isinstance(value, str):
+                return "string"
+            return None
+        chain = _property_chain(node)
+        if chain and chain[0] == "tasks" and len(chain) == 4 and chain[2] == "outputs":
+            info = self.tasks.get(chain[1])
+            if info is not None and info.task.for_each is None:
+                declared = info.task.outputs.get(chain[3]) or (info.spec.outputs.get(chain[3]) if info.spec else None)
+                return declared
+        if chain and chain[0] == "workflow" and len(chain) == 3 and chain[1] == "inputs":
+            declared = self.declared_inputs.get(chain[2])
+            return declared.type if declared else None
+        return None
+
+    # -- dependencies --------------------------------------------------------------------------------
+    def check_depends_on(self, info: TaskInfo) -> None:
+        for k, dep in enumerate(info.task.depends_on):
+            path = (*info.path, "dependsOn", k)
+            if dep == info.id:
+                self.report("E502", f"task '{info.id}' depends on itself", path)
+            elif dep not in self.tasks:
+                hint = did_you_mean(dep, self.tasks) or (f"tasks in this workflow: {', '.join(self.tasks)}" if self.tasks else None)
+                self.report("E204", f"unknown task '{dep}' in dependsOn", path, hint)
+            elif self.tasks[dep].group == "event" and info.group != "event":
+                self.report("E407", f"task '{info.id}' depends on event task '{dep}', which runs after the main graph", path)
+            elif info.group == "event" and self.tasks[dep].group != "event":
+                continue  # ordering after the main graph is implied for events
+            else:
+                info.deps.add(dep)
+
+    def check_branches(self) -> None:
+        for branch_id, condition, path in self.branch_ids:
+            read: set[str] = set()
+            for node, source, at in self.expressions_in(condition, (*path, "condition"), bare=True):
+                read |= self.check_references(node, source, at, None)
+                self.check_types(node, source, at)
+            for info in self.tasks.values():
+                if info.branch_id == branch_id:
+                    for target in read:
+                        if target in self.tasks and self.tasks[target].branch_id != branch_id:
+                            info.deps.add(target)
+
+    def check_outputs(self) -> None:
+        for name, output in self.wf.spec.outputs.items():
+            for node, source, at in self.expressions_in(output.value, ("spec", "outputs", name, "value")):
+                for ref in references(node):
+                    if ref.root in ("item", "index"):
+                        self.report("E407", f"'{ref.root}' is not defined in workflow outputs", at)
+                self.check_references(node, source, at, None, item_scope=True, event="outputs")
+
+    def check_cycles(self) -> None:
+        graph = {i: sorted(info.deps) for i, info in self.tasks.items()}
+        state: dict[str, int] = {}
+        stack: list[str] = []
+        reported: set[frozenset[str]] = set()
+
+        def visit(start: str) -> None:
+            # Iterative DFS so 10,000-task chains do not hit the recursion limit.
+            work: list[tuple[str, Iterator[str]]] = [(start, iter(graph[start]))]
+            state[start] = 1
+            stack.append(start)
+            while work:
+                current, children = work[-1]
+                child = next(children, None)
+                if child is None:
+                    work.pop()
+                    stack.pop()
+                    state[current] = 2
+                    continue
+                if child not in graph:
+                    continue
+                if state.get(child) == 1:
+                    cycle = stack[stack.index(child):] + [child]
+                    key = frozenset(cycle)
+                    if key not in reported:
+                        reported.add(key)
+                        # cycle is child -> ... -> current -> child in "depends on" direction; show run order
+                        order = list(reversed(cycle))
+                        self.report("E501", "dependency cycle: " + " -> ".join(order), self.tasks[child].path,
+                                    "a task cannot (directly or through expressions) depend on a task that depends on it")
+                elif state.get(child) is None:
+                    state[child] = 1
+                    stack.append(child)
+                    work.append((child, iter(graph[child])))
+
+        for task_id in graph:
+            if state.get(task_id) is None:
+                visit(task_id)
+
+
+def _model_of(annotation: Any) -> type[BaseModel] | None:
+    import types
+    import typing
+
+    options = typing.get_args(annotation) if typing.get_origin(annotation) in (typing.Union, types.UnionType) else (annotation,)
+    for option in options:
+        if isinstance(option, type) and issubclass(option, BaseModel):
+            return option
+    return None
+
+
+def _walk_keys(value: Any) -> set[Any]:
+    if isinstance(value, Mapping):
+        return set(value)
+    if isinstance(value, list):
+        return set(range(len(value)))
+    return set()
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 50 else text[:47] + "..."
+
+
+def _caret_hint(exc: ExpressionError) -> str | None:
+    if exc.column is None:
+        return None
+    return f"{exc.expression}\n          {' ' * exc.column}^"
+
+
+def _binaries(node: Node) -> Iterator[Binary]:
+    stack: list[Any] = [node]
+    while stack:
+        current = stack.pop()
+        if isinstance(current, Binary):
+            yield current
+        for name in getattr(current, "__dataclass_fields__", {}):
+            child = getattr(current, name)
+            if isinstance(child, tuple):
+                stack.extend(c for c in child if hasattr(c, "column"))
+            elif hasattr(child, "column") and not isinstance(child, int):
+                stack.append(child)
+
+
+def _property_chain(node: Node) -> list[str] | None:
+    parts: list[str] = []
+    current: Any = node
+    while isinstance(current, Property):
+        parts.append(current.name)
+        current = current.target
+    if type(current).__name__ == "ContextRef":
+        parts.append(current.name)
+        return list(reversed(parts))
+    return None
+
+
+def contains_expression(value: Any) -> bool:
+    if isinstance(value, str):
+        return "${{" in value
+    if isinstance(value, Mapping):
+        return any(contains_expression(v) for v in value.values())
+    if isinstance(value, list):
+        return any(contains_expression(v) for v in value)
+    return False
+
+
+def value_matches(value: Any, type_name: str) -> bool:
+    """Does a (runtime or literal) value fit a declared type name?"""
+    if type_name == "any" or value is None and type_name == "any":
+        return True
+    checks: dict[str, Any] = {
+        "string": lambda v: isinstance(v, str),
+        "integer": lambda v: isinstance(v, int) and not isinstance(v, bool),
+        "float": lambda v: isinstance(v, int | float) and not isinstance(v, bool),
+        "number": lambda v: isinstance(v, int | float) and not isinstance(v, bool),
+        "boolean": lambda v: isinstance(v, bool),
+        "object": lambda v: isinstance(v, Mapping),
+        "array": lambda v: isinstance(v, list | tuple),
+    }
+    check = checks.get(type_name)
+    return bool(check(value)) if check else True
+
+
+def type_name_of(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int):
+        return "integer"
+    if isinstance(value, float):
+        return "float"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, Mapping):
+        return "object"
+    if isinstance(value, list | tuple):
+        return "array"
+    return type(value).__name__
+
+
+__all__ = ["Analysis", "Checker", "InferenceInputs", "TaskInfo", "contains_expression", "type_name_of", "value_matches"]

@@ -1,0 +1,198 @@
+"""The compiler's front door: text or file in, ``CompileResult`` (plans + diagnostics) out.
+
+Runs the phases in order for every document of a file and collects every diagnostic.  A
+document with schema errors stops after schema validation (later phases would only report
+consequences of the same mistakes); one with only semantic errors still reports all of them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path as FilePath
+from types import MappingProxyType
+from typing import Any
+
+from pydantic import ValidationError
+
+from compiler.checks import Analysis, Checker
+from compiler.diagnostics import CompilationFailed, Diagnostic, sort_key
+from compiler.document import Workflow, WorkflowInput
+from compiler.executors import ExecutorRegistry, default_registry
+from compiler.plan import BranchGate, ExecutionPlan, PlanNode, compute_levels
+from compiler.schema_errors import translate
+from compiler.source import SourceDocument, load_documents
+
+MAX_FILE_BYTES = 20 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class CompileOptions:
+    registry: ExecutorRegistry | None = None
+    # Named OpenAI-compatible endpoints from config: `llm-forge:<name>` is then a known executor.
+    providers: frozenset[str] = frozenset()
+
+
+@dataclass
+class CompileResult:
+    plans: list[ExecutionPlan] = field(default_factory=list)
+    diagnostics: list[Diagnostic] = field(default_factory=list)
+
+    @property
+    def errors(self) -> list[Diagnostic]:
+        return [d for d in self.diagnostics if d.is_error]
+
+    @property
+    def warnings(self) -> list[Diagnostic]:
+        return [d for d in self.diagnostics if not d.is_error]
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+    def raise_for_errors(self) -> CompileResult:
+        if self.errors:
+            raise CompilationFailed(self.diagnostics)
+        return self
+
+    @property
+    def plan(self) -> ExecutionPlan:
+        """The single plan of a one-document file (raises when there is not exactly one)."""
+        self.raise_for_errors()
+        if len(self.plans) != 1:
+            raise CompilationFailed([Diagnostic("E103", f"expected one workflow document, found {len(self.plans)}")])
+        return self.plans[0]
+
+
+def compile_text(text: str, file: str = "<string>", options: CompileOptions | None = None) -> CompileResult:
+    options = options or CompileOptions()
+    documents, diagnostics = load_documents(text, file)
+    result = CompileResult(diagnostics=list(diagnostics))
+    if not documents and not diagnostics:
+        result.diagnostics.append(Diagnostic("E103", "file holds no workflow document", file, 1, 1,
+                                             "start with `apiVersion: orchestrator.llm/v1` and `kind: Workflow`"))
+    for doc in documents:
+        plan, found = compile_source(doc, options)
+        result.diagnostics.extend(found)
+        if plan is not None:
+            result.plans.append(plan)
+    result.diagnostics.sort(key=sort_key)
+    if result.errors:
+        result.plans = []
+    return result
+
+
+def compile_file(path: str | FilePath, options: CompileOptions | None = None) -> CompileResult:
+    name = str(path)
+    try:
+        file = FilePath(path)
+        if file.stat().st_size > MAX_FILE_BYTES:
+            return CompileResult(diagnostics=[Diagnostic("E100", f"file is larger than {MAX_FILE_BYTES // 2**20} MiB", name)])
+        text = file.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return CompileResult(diagnostics=[Diagnostic("E100", "no such file", name)])
+    except IsADirectoryError:
+        return CompileResult(diagnostics=[Diagnostic("E100", "is a directory, not a workflow file", name)])
+    except UnicodeDecodeError as exc:
+        return CompileResult(diagnostics=[Diagnostic("E100", f"file is not UTF-8 text ({exc.reason} at byte {exc.start})", name)])
+    except OSError as exc:
+        return CompileResult(diagnostics=[Diagnostic("E100", f"cannot read file: {exc.strerror or exc}", name)])
+    return compile_text(text, name, options)
+
+
+def compile_document(data: Mapping[str, Any], file: str = "<document>", options: CompileOptions | None = None) -> CompileResult:
+    """Compile an already-loaded document (a workflow passed as a flow parameter)."""
+    doc = SourceDocument(dict(data), file, 0, 1)
+    plan, diagnostics = compile_source(doc, options or CompileOptions())
+    result = CompileResult([plan] if plan is not None else [], sorted(diagnostics, key=sort_key))
+    if result.errors:
+        result.plans = []
+    return result
+
+
+def compile_source(doc: SourceDocument, options: CompileOptions) -> tuple[ExecutionPlan | None, list[Diagnostic]]:
+    data = doc.data
+    if not isinstance(data, dict):
+        line, col = doc.position(())
+        kind = "empty" if data is None else type(data).__name__
+        return None, [Diagnostic("E103", f"document {doc.index + 1} is {kind}, not a mapping", doc.file, line, col,
+                                 "a workflow starts with `apiVersion: orchestrator.llm/v1` and `kind: Workflow`")]
+    if "apiVersion" not in data and "kind" not in data:
+        line, col = doc.position(())
+        hint = "add `apiVersion: orchestrator.llm/v1` and `kind: Workflow` at the top"
+        if "orchestrator" in data:
+            hint = "this looks like an orchestrator config file: pass it with --config, or apply it with `llm-orchestrator config apply`"
+        return None, [Diagnostic("E206", f"document {doc.index + 1} is not a workflow (it has no apiVersion or kind)", doc.file, line, col, hint)]
+    try:
+        workflow = Workflow.model_validate(data)
+    except ValidationError as exc:
+        return None, translate(exc, Workflow, doc)
+    checker = Checker(workflow, doc, options.registry or default_registry(), options.providers)
+    analysis = checker.run()
+    if any(d.is_error for d in analysis.diagnostics):
+        return None, analysis.diagnostics
+    return build_plan(workflow, doc, analysis), analysis.diagnostics
+
+
+def build_plan(workflow: Workflow, doc: SourceDocument, analysis: Analysis) -> ExecutionPlan:
+    spec = workflow.spec
+    defaults = spec.defaults
+    nodes: dict[str, PlanNode] = {}
+    for task_id, info in analysis.tasks.items():
+        task = info.task
+        assert info.spec is not None and info.ref is not None and info.type is not None
+        gate = BranchGate(info.branch_id, info.arm, info.condition) if info.branch_id and info.arm in ("then", "else") and info.condition is not None else None  # type: ignore[arg-type]
+        condition = task.if_ if isinstance(task.if_, str) else (None if task.if_ in (None, True) else "false")
+        nodes[task_id] = PlanNode(
+            id=task_id,
+            executor=info.ref,
+            spec=info.spec,
+            type=info.type,
+            inputs=task.inputs,
+            depends_on=frozenset(info.deps),
+            explicit_depends_on=tuple(task.depends_on),
+            condition=condition,
+            for_each=task.for_each,
+            retry=task.retry or defaults.retry,
+            timeout=task.timeout if task.timeout is not None else defaults.timeout,
+            cache=task.cache or defaults.cache,
+            continue_on_error=task.continue_on_error or bool(defaults.continue_on_error),
+            declared_outputs=MappingProxyType(dict(task.outputs)),
+            group=info.group,  # type: ignore[arg-type]
+            gate=gate,
+            event=info.event,  # type: ignore[arg-type]
+            description=task.description,
+            data_dependencies=frozenset(info.data_deps),
+            line=doc.position(info.path)[0],
+        )
+    levels = compute_levels(nodes)
+    level_of = {i: depth for depth, ids in enumerate(levels) for i in ids}
+    nodes = {i: _with_level(n, level_of.get(i, 0)) for i, n in nodes.items()}
+    inputs = list(spec.inputs)
+    for name in analysis.implicit_inputs:
+        inputs.append(WorkflowInput(name=name, type="string", required=True, description="(undeclared; inferred from use)"))
+    events = {
+        kind: tuple(i for i, n in nodes.items() if n.event == kind)
+        for kind in ("onSuccess", "onFailure", "always")
+    }
+    branches = tuple(BranchGate(bid, "then", cond) for bid, cond, _ in analysis.branch_ids)
+    return ExecutionPlan(
+        name=workflow.metadata.name,
+        version=workflow.metadata.version,
+        file=doc.file,
+        workflow=workflow,
+        nodes=MappingProxyType(nodes),
+        levels=levels,
+        events=MappingProxyType(events),
+        inputs=tuple(inputs),
+        outputs=MappingProxyType({k: v.value for k, v in spec.outputs.items()}),
+        annotations=MappingProxyType(dict(workflow.metadata.annotations)),
+        max_parallel_tasks=spec.concurrency.max_parallel_tasks if spec.concurrency else None,
+        branches=branches,
+    )
+
+
+def _with_level(node: PlanNode, level: int) -> PlanNode:
+    from dataclasses import replace
+
+    return replace(node, level=level)

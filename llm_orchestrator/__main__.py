@@ -1,0 +1,3 @@
+from llm_orchestrator.cli import main
+
+main()

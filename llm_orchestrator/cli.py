@@ -1,0 +1,270 @@
+"""The ``llm-orchestrator`` command line.
+
+Typer for parsing, rich for output.  Two rules hold for every command: bad input gets a
+compiler-style diagnostic or a one-line error with exit code 1 (2 for usage errors such as a
+missing file), never a traceback; and Prefect is imported only by the commands that run things,
+so ``validate`` stays fast enough for an editor's save hook.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+
+app = typer.Typer(
+    name="llm-orchestrator",
+    help="Declarative YAML LLM workflows compiled into Prefect flows.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+out = Console(highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+FORMAT_TEXT = "text"
+
+
+def _fail(message: str, code: int = 1) -> typer.Exit:
+    err.print(f"[red]error:[/red] {message}", markup=True)
+    return typer.Exit(code)
+
+
+def _compile_one(path: Path, *, quiet_warnings: bool = False) -> Any:
+    from compiler.compile import compile_file
+
+    result = compile_file(path)
+    if any(d.code == "E100" for d in result.diagnostics):
+        for d in result.diagnostics:
+            err.print(d.render(), markup=False)
+        raise typer.Exit(2)
+    if not result.ok:
+        for d in result.diagnostics:
+            err.print(d.render(), markup=False)
+        raise typer.Exit(1)
+    if not quiet_warnings:
+        for d in result.warnings:
+            err.print(d.render(), markup=False)
+    if len(result.plans) != 1:
+        raise _fail(f"{path}: expected exactly one workflow document, found {len(result.plans)}", 2)
+    return result.plans[0]
+
+
+@app.command()
+def validate(
+    files: Annotated[list[Path], typer.Argument(help="Workflow files to check.", show_default=False)],
+    format: Annotated[str, typer.Option("--format", help="text or json")] = FORMAT_TEXT,
+) -> None:
+    """Check workflows statically; print diagnostics like a compiler (exit 1 on any error)."""
+    from compiler.compile import compile_file
+
+    if format not in ("text", "json"):
+        raise _fail(f"unknown --format '{format}' (use text or json)", 2)
+    diagnostics = []
+    unreadable = False
+    plans = 0
+    for path in files:
+        result = compile_file(path)
+        unreadable |= any(d.code == "E100" for d in result.diagnostics)
+        diagnostics.extend(result.diagnostics)
+        plans += len(result.plans)
+    errors = [d for d in diagnostics if d.is_error]
+    if format == "json":
+        out.print(json.dumps([d.to_json() for d in diagnostics], indent=2), markup=False)
+    else:
+        for d in diagnostics:
+            out.print(d.render(), markup=False)
+        warnings = len(diagnostics) - len(errors)
+        status = "[green]ok[/green]" if not errors else "[red]failed[/red]"
+        out.print(f"{status}: {len(files)} file(s), {plans} workflow(s), {len(errors)} error(s), {warnings} warning(s)")
+    if unreadable:
+        raise typer.Exit(2)
+    raise typer.Exit(1 if errors else 0)
+
+
+@app.command()
+def graph(
+    file: Annotated[Path, typer.Argument(help="Workflow file.")],
+    format: Annotated[str, typer.Option("--format", help="mermaid or text")] = "text",
+) -> None:
+    """Draw the workflow's DAG, branches and events."""
+    from compiler.graph import to_mermaid, to_text
+
+    if format not in ("mermaid", "text"):
+        raise _fail(f"unknown --format '{format}' (use mermaid or text)", 2)
+    plan = _compile_one(file)
+    out.print(to_mermaid(plan) if format == "mermaid" else to_text(plan), markup=False)
+
+
+@app.command()
+def explain(
+    file: Annotated[Path, typer.Argument(help="Workflow file.")],
+    input: Annotated[list[str] | None, typer.Option("--input", "-i", help="An input as name=value (repeatable).")] = None,
+    inputs_file: Annotated[Path | None, typer.Option("--inputs-file", help="JSON or YAML file of inputs.")] = None,
+) -> None:
+    """Show which tasks would run, in which order, for these inputs (nothing is executed)."""
+    from compiler.explain import explain as explain_plan
+    from compiler.explain import render
+    from compiler.inputs import InputError, resolve_inputs
+
+    plan = _compile_one(file)
+    try:
+        values = resolve_inputs(plan, _gather_inputs(plan, input or [], inputs_file))
+    except InputError as exc:
+        raise _fail(str(exc)) from None
+    out.print(render(plan, explain_plan(plan, values)), markup=False)
+
+
+@app.command()
+def schema(
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="Write to this file instead of stdout.")] = None,
+) -> None:
+    """Print the JSON Schema of the workflow document (executor inputs included), for editors."""
+    from compiler.jsonschema import workflow_schema
+
+    text = json.dumps(workflow_schema(), indent=2)
+    if output:
+        output.write_text(text + "\n", encoding="utf-8")
+    else:
+        sys.stdout.write(text + "\n")
+
+
+@app.command()
+def run(
+    file: Annotated[Path, typer.Argument(help="Workflow file.")],
+    input: Annotated[list[str] | None, typer.Option("--input", "-i", help="An input as name=value (repeatable).")] = None,
+    inputs_file: Annotated[Path | None, typer.Option("--inputs-file", help="JSON or YAML file of inputs.")] = None,
+    config: Annotated[Path | None, typer.Option("--config", "-c", help="orchestrator-config.yaml to use.")] = None,
+    output: Annotated[str, typer.Option("--output", "-o", help="text or json")] = "text",
+    offline: Annotated[bool, typer.Option("--offline", help="Serve every LLM call from the offline provider.")] = False,
+) -> None:
+    """Validate, then run a workflow as a Prefect flow; print a summary and its outputs."""
+    import os
+
+    from blocks.settings import ConfigError, resolve_settings
+    from compiler.inputs import InputError, resolve_inputs
+
+    if output not in ("text", "json"):
+        raise _fail(f"unknown --output '{output}' (use text or json)", 2)
+    if offline:
+        os.environ["LLM_ORCHESTRATOR_OFFLINE"] = "1"
+    try:
+        settings = resolve_settings(config)
+    except ConfigError as exc:
+        for d in exc.diagnostics:
+            err.print(d.render(), markup=False)
+        raise typer.Exit(2 if any(d.code == "E100" for d in exc.diagnostics) else 1) from None
+    plan = _compile_one(file, quiet_warnings=output == "json")
+    try:
+        values = resolve_inputs(plan, _gather_inputs(plan, input or [], inputs_file))
+    except InputError as exc:
+        raise _fail(str(exc)) from None
+    if not os.environ.get("PREFECT_API_URL"):
+        err.print("note: PREFECT_API_URL is not set, so this run uses Prefect's temporary local server, which keeps "
+                  "little history after the process exits. Start `prefect server start` and set PREFECT_API_URL to "
+                  "keep runs and artifacts in the Prefect UI.", markup=False, style="dim")
+    result = _run_flow(file, values, str(config) if config else None, len(plan.nodes), settings)
+    if output == "json":
+        sys.stdout.write(json.dumps({k: result.get(k) for k in ("run_id", "state", "error", "outputs", "tasks", "total_cost", "duration", "applied", "warnings")}, indent=2, default=str) + "\n")
+    else:
+        _print_summary(result)
+    raise typer.Exit(0 if result.get("state") == "completed" else 1)
+
+
+def _run_flow(file: Path, values: dict[str, Any], config: str | None, total: int, settings: Any) -> dict[str, Any]:
+    import asyncio
+
+    from flows import workflow as workflow_module
+    from llm_orchestrator.progress import ProgressHook
+
+    with ProgressHook(err, total) as progress:
+        workflow_module._EXTRA_HOOKS.append(progress)
+        try:
+            state = asyncio.run(workflow_module.run_workflow(str(file), values, config, return_state=True))
+            data = state.result(raise_on_failure=False) if state.data is not None else None
+            if asyncio.iscoroutine(data):
+                data = asyncio.run(data)
+        finally:
+            workflow_module._EXTRA_HOOKS.remove(progress)
+    if not isinstance(data, dict):
+        return {"state": "failed", "error": state.message or "the flow run failed", "outputs": {}, "tasks": {}}
+    return data
+
+
+def _print_summary(result: dict[str, Any]) -> None:
+    from rich.table import Table
+
+    table = Table(title=f"run {result.get('run_id', '')}", title_justify="left")
+    for column in ("task", "state", "duration", "attempts", "cost (USD)", "model"):
+        table.add_column(column, justify="right" if column in ("duration", "attempts", "cost (USD)") else "left")
+    styles = {"completed": "green", "cached": "cyan", "failed": "red", "skipped": "dim"}
+    for task_id, record in (result.get("tasks") or {}).items():
+        state = record.get("state", "")
+        duration = record.get("duration")
+        cost = record.get("cost")
+        table.add_row(
+            task_id,
+            f"[{styles.get(state, '')}]{state}[/]" if state in styles else state,
+            f"{duration:.2f}s" if isinstance(duration, int | float) else "",
+            str(record.get("attempts") or ""),
+            f"{cost:.6f}" if isinstance(cost, int | float) else "",
+            str(record.get("model") or ""),
+        )
+    out.print(table)
+    for task_id, record in (result.get("tasks") or {}).items():
+        if record.get("state") in ("failed", "skipped") and record.get("reason"):
+            out.print(f"  {task_id}: {record['reason']}", markup=False)
+    state = result.get("state")
+    colour = "green" if state == "completed" else "red"
+    out.print(f"[{colour}]{state}[/{colour}] total cost {result.get('total_cost') or 0:.6f} USD"
+              + (f", error: {result.get('error')}" if result.get("error") else ""))
+    for warning in result.get("warnings") or []:
+        out.print(f"[yellow]warning:[/yellow] {warning}")
+    if result.get("outputs"):
+        out.print("outputs:")
+        out.print(json.dumps(result["outputs"], indent=2, default=str), markup=False)
+
+
+def _gather_inputs(plan: Any, assignments: list[str], inputs_file: Path | None) -> dict[str, Any]:
+    import yaml
+
+    from compiler.inputs import InputError, coerce_assignments
+
+    values: dict[str, Any] = {}
+    if inputs_file is not None:
+        try:
+            loaded = yaml.safe_load(inputs_file.read_text(encoding="utf-8"))
+        except OSError as exc:
+            raise _fail(f"cannot read inputs file {inputs_file}: {exc.strerror or exc}", 2) from None
+        except yaml.YAMLError as exc:
+            raise _fail(f"inputs file {inputs_file} is not valid JSON/YAML: {exc}") from None
+        if not isinstance(loaded, dict):
+            raise _fail(f"inputs file {inputs_file} must hold a mapping of input names to values")
+        values.update(loaded)
+    try:
+        values.update(coerce_assignments(plan, assignments))
+    except InputError as exc:
+        raise _fail(str(exc), 2) from None
+    except Exception as exc:  # YAML parse errors of a single value
+        raise _fail(f"cannot parse input value: {exc}") from None
+    return values
+
+
+def main() -> None:
+    import os
+
+    # The temporary server's telemetry heartbeat competes for its SQLite lock and logs tracebacks.
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    try:
+        app()
+    except KeyboardInterrupt:
+        err.print("interrupted")
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()
