@@ -1,0 +1,76 @@
+"""The ``${{ }}`` expression language: GitHub Actions expressions, extended for LLM pipelines.
+
+Pipeline: ``lexer`` -> ``parser`` (Pratt, memoised) -> frozen dataclass tree
+(``nodes``) -> ``interpreter`` (tree walk) with a whitelist of ``functions``;
+``render`` handles ``${{ }}`` templates and ``references`` the static analysis.
+No ``eval``, no ``exec``, no Python ``ast``.
+
+GitHub semantics are followed where GitHub defines them (literals, access,
+filters, truthiness, loose comparison, contains/startsWith/endsWith/format/join/
+toJSON/fromJSON, status functions). Our extensions:
+
+- arithmetic ``+ - * / %`` and unary ``-`` (numbers only; ``+`` also
+  concatenates strings and arrays), ``cond ? a : b``, ``a ?? b``;
+- functions ``len lower upper trim round min max sum``;
+- limits: ``MAX_EXPRESSION_LENGTH`` characters per expression, ``MAX_DEPTH``
+  tree depth, ``MAX_RESULT_SIZE`` characters/items for anything an expression
+  builds (concatenation, format, join, toJSON, rendered text);
+- embedded rendering writes arrays/objects as compact JSON (GitHub: "Array").
+
+Identifiers may contain ``-`` (GitHub), so subtraction after a name needs spaces:
+``a - 1``. Unknown functions and wrong arities are syntax errors, raised by
+``parse``. See each module's docstring for the decisions behind it.
+"""
+
+from __future__ import annotations
+
+from .errors import ExpressionError, ExpressionEvaluationError, ExpressionLimitError, ExpressionSyntaxError
+from .functions import FUNCTIONS
+from .interpreter import evaluate
+from .nodes import (
+    Binary,
+    Call,
+    ContextRef,
+    Filter,
+    Index,
+    Literal,
+    Node,
+    Property,
+    Reference,
+    Span,
+    Ternary,
+    Unary,
+)
+from .parser import MAX_DEPTH, MAX_EXPRESSION_LENGTH, parse
+from .references import references
+from .render import find_spans, has_expression, render
+from .values import MAX_RESULT_SIZE
+
+__all__ = [
+    "FUNCTIONS",
+    "MAX_DEPTH",
+    "MAX_EXPRESSION_LENGTH",
+    "MAX_RESULT_SIZE",
+    "Binary",
+    "Call",
+    "ContextRef",
+    "ExpressionError",
+    "ExpressionEvaluationError",
+    "ExpressionLimitError",
+    "ExpressionSyntaxError",
+    "Filter",
+    "Index",
+    "Literal",
+    "Node",
+    "Property",
+    "Reference",
+    "Span",
+    "Ternary",
+    "Unary",
+    "evaluate",
+    "find_spans",
+    "has_expression",
+    "parse",
+    "references",
+    "render",
+]

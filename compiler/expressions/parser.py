@@ -1,0 +1,260 @@
+"""Pratt parser: tokens -> frozen AST, memoised.
+
+Job: build the tree for a bare expression (no ``${{ }}``), rejecting anything
+invalid with an ``ExpressionSyntaxError`` that points at the offending column.
+
+Decisions:
+- Top-down operator precedence (Pratt), as jmespath.py does: one small table
+  of binding powers instead of one function per precedence level. Low to high:
+  ``?:`` (right-assoc) < ``??`` < ``||`` < ``&&`` < ``== !=`` < ``< <= > >=`` <
+  ``+ -`` < ``* / %`` < unary ``! -`` < postfix ``. [] .* (call)``.
+- Unknown functions and wrong argument counts are caught here, not at run time:
+  the compiler parses every expression of a workflow before anything runs.
+- Limits: ``MAX_EXPRESSION_LENGTH`` characters, and ``MAX_DEPTH`` for both the
+  tree depth (so a 5,000-link ``a.b.c...`` chain cannot exhaust the interpreter's
+  stack) and the parser's own recursion (``((((...))))``).
+- ``parse`` is an ``lru_cache`` over the text: a 10,000-task workflow repeats the
+  same expressions, and trees are immutable so sharing them is safe.
+"""
+
+from __future__ import annotations
+
+import difflib
+import weakref
+from functools import lru_cache
+
+from .errors import ExpressionLimitError, ExpressionSyntaxError
+from .functions import FUNCTIONS, lookup
+from .lexer import Token, tokenize
+from .nodes import Binary, Call, ContextRef, Filter, Index, Literal, Node, Property, Ternary, Unary
+from .values import is_number
+
+__all__ = ["MAX_DEPTH", "MAX_EXPRESSION_LENGTH", "parse", "source_of"]
+
+MAX_EXPRESSION_LENGTH = 10_000
+"""Longest bare expression accepted, in characters."""
+
+MAX_DEPTH = 64
+"""Deepest tree (and parser nesting) accepted."""
+
+_BINARY = {
+    "??": 2,
+    "||": 3,
+    "&&": 4,
+    "==": 5,
+    "!=": 5,
+    "<": 6,
+    "<=": 6,
+    ">": 6,
+    ">=": 6,
+    "+": 7,
+    "-": 7,
+    "*": 8,
+    "/": 8,
+    "%": 8,
+}
+_TERNARY = 1
+_UNARY = 9
+_POSTFIX = 10
+_LBP = {**_BINARY, "?": _TERNARY, ".": _POSTFIX, "[": _POSTFIX}
+
+# Source text of every tree ``parse`` returned, so evaluate(node) can quote it in errors.
+_SOURCES: weakref.WeakKeyDictionary[Node, str] = weakref.WeakKeyDictionary()
+
+
+def parse(expression: str) -> Node:
+    """Parse a bare expression (without ``${{ }}``) into a tree."""
+    if not isinstance(expression, str):
+        raise ExpressionSyntaxError(f"expression must be a string, got {type(expression).__name__}", "", 0)
+    return _parse_cached(expression)
+
+
+@lru_cache(maxsize=32_768)
+def _parse_cached(expression: str) -> Node:
+    if len(expression) > MAX_EXPRESSION_LENGTH:
+        raise ExpressionLimitError(
+            f"expression is {len(expression)} characters long; "
+            f"the limit is MAX_EXPRESSION_LENGTH={MAX_EXPRESSION_LENGTH}",
+            expression,
+            None,
+        )
+    node = _Parser(expression).parse()
+    try:
+        _SOURCES[node] = expression
+    except TypeError:  # pragma: no cover - every node type is weak-referenceable
+        pass
+    return node
+
+
+def source_of(node: Node) -> str:
+    """The text ``node`` was parsed from, or its canonical text."""
+    try:
+        found = _SOURCES.get(node)
+    except TypeError:  # pragma: no cover
+        found = None
+    return found if found is not None else str(node)
+
+
+class _Parser:
+    __slots__ = ("expression", "tokens", "pos", "nesting", "depths")
+
+    def __init__(self, expression: str) -> None:
+        self.expression = expression
+        self.tokens = tokenize(expression)
+        self.pos = 0
+        self.nesting = 0
+        self.depths: dict[int, int] = {}
+
+    # -- helpers ---------------------------------------------------------------
+
+    def error(self, message: str, column: int) -> ExpressionSyntaxError:
+        return ExpressionSyntaxError(message, self.expression, column)
+
+    def unexpected(self, token: Token, expected: str = "") -> ExpressionSyntaxError:
+        if token.kind == "eof":
+            message = f"unexpected end of expression at column {token.column}"
+        else:
+            message = f"unexpected token {token.text!r} at column {token.column}"
+        if expected:
+            message += f" (expected {expected})"
+        return self.error(message, token.column)
+
+    def advance(self) -> Token:
+        token = self.tokens[self.pos]
+        self.pos += 1
+        return token
+
+    def peek(self) -> Token:
+        return self.tokens[self.pos]
+
+    def expect(self, text: str) -> Token:
+        token = self.advance()
+        if token.kind != "op" or token.text != text:
+            raise self.unexpected(token, f"{text!r}")
+        return token
+
+    def made(self, node: Node, *children: Node) -> Node:
+        depth = 1 + max((self.depths.get(id(child), 1) for child in children), default=0)
+        if depth > MAX_DEPTH:
+            raise ExpressionLimitError(
+                f"expression is nested more than MAX_DEPTH={MAX_DEPTH} levels deep at column {node.column}",
+                self.expression,
+                node.column,
+            )
+        if depth > 1:
+            self.depths[id(node)] = depth
+        return node
+
+    # -- grammar ---------------------------------------------------------------
+
+    def parse(self) -> Node:
+        if self.peek().kind == "eof":
+            raise self.error("empty expression", 0)
+        node = self.expression_(0)
+        token = self.peek()
+        if token.kind != "eof":
+            raise self.unexpected(token, "an operator or the end of the expression")
+        return node
+
+    def expression_(self, rbp: int) -> Node:
+        self.nesting += 1
+        if self.nesting > MAX_DEPTH:
+            column = self.peek().column
+            raise ExpressionLimitError(
+                f"expression is nested more than MAX_DEPTH={MAX_DEPTH} levels deep at column {column}",
+                self.expression,
+                column,
+            )
+        left = self.nud(self.advance())
+        while True:
+            token = self.peek()
+            if token.kind != "op" or _LBP.get(token.text, 0) <= rbp:
+                break
+            self.advance()
+            left = self.led(token, left)
+        self.nesting -= 1
+        return left
+
+    def nud(self, token: Token) -> Node:
+        kind = token.kind
+        if kind in ("number", "string", "literal"):
+            return Literal(token.value, token.column)
+        if kind == "name":
+            following = self.peek()
+            if following.kind == "op" and following.text == "(":
+                return self.call(token)
+            return ContextRef(token.value, token.column)
+        if kind == "op":
+            text = token.text
+            if text == "(":
+                node = self.expression_(0)
+                self.expect(")")
+                return node
+            if text == "!":
+                operand = self.expression_(_UNARY)
+                return self.made(Unary("!", operand, token.column), operand)
+            if text == "-":
+                operand = self.expression_(_UNARY)
+                if isinstance(operand, Literal) and is_number(operand.value):
+                    return Literal(-operand.value, token.column)
+                return self.made(Unary("-", operand, token.column), operand)
+        raise self.unexpected(token, "a value")
+
+    def led(self, token: Token, left: Node) -> Node:
+        text = token.text
+        if text == ".":
+            name = self.advance()
+            if name.kind in ("name", "literal"):
+                return self.made(Property(left, name.text, token.column), left)
+            if name.kind == "op" and name.text == "*":
+                return self.made(Filter(left, token.column), left)
+            raise self.unexpected(name, "a property name or '*' after '.'")
+        if text == "[":
+            following = self.peek()
+            if following.kind == "op" and following.text == "*":
+                after = self.tokens[self.pos + 1]
+                if after.kind == "op" and after.text == "]":
+                    self.pos += 2
+                    return self.made(Filter(left, token.column), left)
+            index = self.expression_(0)
+            self.expect("]")
+            return self.made(Index(left, index, token.column), left, index)
+        if text == "?":
+            then = self.expression_(0)
+            self.expect(":")
+            otherwise = self.expression_(0)
+            return self.made(Ternary(left, then, otherwise, token.column), left, then, otherwise)
+        right = self.expression_(_BINARY[text])
+        return self.made(Binary(text, left, right, token.column), left, right)
+
+    def call(self, name: Token) -> Node:
+        spec = lookup(name.value)
+        if spec is None:
+            raise self.error(_unknown_function(name.value, name.column), name.column)
+        self.advance()  # '('
+        args: list[Node] = []
+        if not (self.peek().kind == "op" and self.peek().text == ")"):
+            while True:
+                args.append(self.expression_(0))
+                token = self.advance()
+                if token.kind == "op" and token.text == ")":
+                    break
+                if not (token.kind == "op" and token.text == ","):
+                    raise self.unexpected(token, "',' or ')'")
+        else:
+            self.advance()
+        count = len(args)
+        if count < spec.min_args or (spec.max_args is not None and count > spec.max_args):
+            raise self.error(
+                f"function {spec.name}() takes {spec.arity_text()}, got {count} at column {name.column}",
+                name.column,
+            )
+        return self.made(Call(spec.name, tuple(args), name.column), *args)
+
+
+def _unknown_function(name: str, column: int) -> str:
+    names = sorted(FUNCTIONS)
+    lowered = {candidate.lower(): candidate for candidate in names}
+    close = difflib.get_close_matches(name.lower(), list(lowered), n=1, cutoff=0.6)
+    hint = f" (did you mean '{lowered[close[0]]}'?)" if close else ""
+    return f"unknown function '{name}' at column {column}{hint}; available: {', '.join(names)}"
