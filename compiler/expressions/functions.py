@@ -76,7 +76,9 @@ def _fail(message: str) -> ExpressionEvaluationError:
 def _check_running_size(size: int, what: str) -> None:
     # Stop building early instead of materialising a huge string first.
     if size > MAX_RESULT_SIZE:
-        raise ExpressionLimitError(f"{what} of more than {MAX_RESULT_SIZE} characters exceeds MAX_RESULT_SIZE")
+        raise ExpressionLimitError(
+            f"{what} of more than {MAX_RESULT_SIZE} characters exceeds MAX_RESULT_SIZE"
+        )
 
 
 # --- GitHub functions -------------------------------------------------------
@@ -127,7 +129,9 @@ def _format(args: list[Any], status: str) -> str:
             if not digits.isdigit() or not digits.isascii() or int(digits) > 255:
                 if close > left and ":" in digits:
                     raise _fail(f"format specifiers are not supported in {fmt!r}")
-                raise _fail(f"invalid format string {fmt!r}: '{{' must start '{{0}}'-style placeholder or be doubled")
+                raise _fail(
+                    f"invalid format string {fmt!r}: '{{' must start '{{0}}'-style placeholder or be doubled"
+                )
             position = int(digits)
             if position >= len(values):
                 given = len(values)

@@ -83,14 +83,21 @@ def tokenize(expression: str) -> list[Token]:
         elif kind == "name":
             text = match.group()
             previous = tokens[-1] if tokens else None
-            if text in _KEYWORDS and not (previous is not None and previous.kind == "op" and previous.text == "."):
+            if text in _KEYWORDS and not (
+                previous is not None and previous.kind == "op" and previous.text == "."
+            ):
                 append(Token("literal", _KEYWORDS[text], pos, text))
             else:
                 append(Token("name", text, pos, text))
             pos = match.end()
         elif kind == "op":
             text = match.group()
-            if text == "." and pos + 1 < length and "0" <= expression[pos + 1] <= "9" and not _after_operand(tokens):
+            if (
+                text == "."
+                and pos + 1 < length
+                and "0" <= expression[pos + 1] <= "9"
+                and not _after_operand(tokens)
+            ):
                 pos = _read_number(expression, pos, tokens)  # .5
             else:
                 append(Token("op", text, pos, text))

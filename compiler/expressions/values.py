@@ -273,7 +273,9 @@ def to_json(value: Any, *, indent: int | None = 2) -> str:
 
 def _jsonable(value: Any, depth: int) -> Any:
     if depth > MAX_VALUE_DEPTH:
-        raise ExpressionLimitError(f"value is nested deeper than {MAX_VALUE_DEPTH} levels; cannot convert to JSON")
+        raise ExpressionLimitError(
+            f"value is nested deeper than {MAX_VALUE_DEPTH} levels; cannot convert to JSON"
+        )
     if value is None or isinstance(value, bool | str):
         return value
     if isinstance(value, int):
@@ -284,7 +286,9 @@ def _jsonable(value: Any, depth: int) -> Any:
         return {_key(key): _jsonable(item, depth + 1) for key, item in value.items()}
     if isinstance(value, list | tuple):
         if len(value) > MAX_RESULT_SIZE:
-            raise ExpressionLimitError(f"array of {len(value)} items exceeds MAX_RESULT_SIZE={MAX_RESULT_SIZE}")
+            raise ExpressionLimitError(
+                f"array of {len(value)} items exceeds MAX_RESULT_SIZE={MAX_RESULT_SIZE}"
+            )
         return [_jsonable(item, depth + 1) for item in value]
     return _opaque_text(value)
 
@@ -297,7 +301,5 @@ def check_size(value: Any, what: str) -> Any:
     """Raise ExpressionLimitError when a built string/array exceeds MAX_RESULT_SIZE."""
     if isinstance(value, str | list | tuple) and len(value) > MAX_RESULT_SIZE:
         unit = "characters" if isinstance(value, str) else "items"
-        raise ExpressionLimitError(
-            f"{what} of {len(value)} {unit} exceeds MAX_RESULT_SIZE={MAX_RESULT_SIZE}"
-        )
+        raise ExpressionLimitError(f"{what} of {len(value)} {unit} exceeds MAX_RESULT_SIZE={MAX_RESULT_SIZE}")
     return value

@@ -29,9 +29,7 @@ def test_caret_sits_under_the_offending_token() -> None:
     assert error.column == 13
     assert error.expression == "tasks.a.x == )"
     assert str(error) == (
-        "unexpected token ')' at column 13 (expected a value)\n"
-        "  tasks.a.x == )\n"
-        "               ^"
+        "unexpected token ')' at column 13 (expected a value)\n  tasks.a.x == )\n               ^"
     )
 
 
@@ -43,7 +41,7 @@ def test_caret_sits_under_the_offending_token() -> None:
         ("1 2", 2),
         ("a.b.", 4),
         ("'open", 0),
-        ("x == \"y\"", 5),
+        ('x == "y"', 5),
         ("a = 1", 2),
         ("len(1, 2)", 0),
         ("lenn(1)", 0),
@@ -61,12 +59,12 @@ def test_syntax_error_columns(expression: str, column: int) -> None:
 
 
 def test_every_syntax_error_has_a_column() -> None:
-    for expression in ["", "(", ")", "1 +", "'x", "\"x\"", "a..b", "f(", "[", "1abc", "unknown()"]:
+    for expression in ["", "(", ")", "1 +", "'x", '"x"', "a..b", "f(", "[", "1abc", "unknown()"]:
         assert syntax_error(expression).column is not None
 
 
 def test_double_quotes_hint_single_quotes() -> None:
-    assert "single quotes" in syntax_error("a == \"b\"").message
+    assert "single quotes" in syntax_error('a == "b"').message
 
 
 def test_unknown_context_suggests_the_closest_name() -> None:
