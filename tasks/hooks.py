@@ -1,0 +1,100 @@
+"""Hook points the integrations plug into (Governance, Test-Bench, Auto-Optimizer, artifacts).
+
+    before_workflow(run)              after compile and input checks, before any task starts;
+                                      may return a new plan (recommendations applied)
+    before_task(ctx, inputs)          inside the task run, before the executor; may return new
+                                      inputs (redaction) or raise to fail the task (policy deny,
+                                      budget exceeded)
+    after_task(ctx, output)           inside the task run, after a successful executor call;
+                                      may add to ``output.metadata`` (evaluation results)
+    task_failed(ctx, error)           inside the task run, when the executor or a hook raised
+    task_finished(run, record)        in the flow, once per node when its final state is known
+                                      (completed, failed, skipped or cached)
+    after_workflow(run, result)       after events and outputs; always called
+
+Hooks are objects with any subset of these async methods; ``HookSet`` calls them in order.
+A failing ``after_*``/``task_finished`` hook is logged and never changes a finished result;
+a failing ``before_*`` hook fails what it guards.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+logger = logging.getLogger("llm_orchestrator.hooks")
+
+
+class Hook:
+    """Base class with every hook as a no-op; subclass and override what you need."""
+
+    async def before_workflow(self, run: Any) -> Any:
+        return None
+
+    async def before_task(self, ctx: Any, inputs: dict[str, Any]) -> dict[str, Any] | None:
+        return None
+
+    async def after_task(self, ctx: Any, output: Any) -> None:
+        return None
+
+    async def task_failed(self, ctx: Any, error: BaseException) -> None:
+        return None
+
+    async def task_finished(self, run: Any, record: Any) -> None:
+        return None
+
+    async def after_workflow(self, run: Any, result: Any) -> None:
+        return None
+
+
+class HookSet:
+    def __init__(self, hooks: Sequence[Any] = ()) -> None:
+        self.hooks = list(hooks)
+
+    async def before_workflow(self, run: Any) -> Any:
+        result = None
+        for hook in self.hooks:
+            if hasattr(hook, "before_workflow"):
+                changed = await hook.before_workflow(run)
+                if changed is not None:
+                    result = changed
+                    run.plan = changed
+        return result
+
+    async def before_task(self, ctx: Any, inputs: dict[str, Any]) -> dict[str, Any]:
+        for hook in self.hooks:
+            if hasattr(hook, "before_task"):
+                changed = await hook.before_task(ctx, inputs)
+                if changed is not None:
+                    inputs = changed
+        return inputs
+
+    async def after_task(self, ctx: Any, output: Any) -> None:
+        for hook in self.hooks:
+            if hasattr(hook, "after_task"):
+                await hook.after_task(ctx, output)
+
+    async def task_failed(self, ctx: Any, error: BaseException) -> None:
+        for hook in self.hooks:
+            if hasattr(hook, "task_failed"):
+                try:
+                    await hook.task_failed(ctx, error)
+                except Exception:  # the original error is what the user must see
+                    logger.exception("hook %s failed in task_failed", type(hook).__name__)
+
+    async def task_finished(self, run: Any, record: Any) -> None:
+        for hook in self.hooks:
+            if hasattr(hook, "task_finished"):
+                try:
+                    await hook.task_finished(run, record)
+                except Exception:
+                    logger.exception("hook %s failed in task_finished", type(hook).__name__)
+
+    async def after_workflow(self, run: Any, result: Any) -> None:
+        for hook in self.hooks:
+            if hasattr(hook, "after_workflow"):
+                try:
+                    await hook.after_workflow(run, result)
+                except Exception:
+                    logger.exception("hook %s failed in after_workflow", type(hook).__name__)
