@@ -1,0 +1,194 @@
+"""Test-Bench's wire contract: the seed's ``EvaluationRequest``/``EvaluationResponse`` as pydantic.
+
+The seed's structs are kept field for field and extended where a real evaluator needs more:
+``prompt`` (relevance is judged against it), per-metric ``thresholds`` and ``weights``, a
+task-level ``threshold`` (promptfoo's rule: when set, the weighted overall score decides
+``passed``), per-metric ``options`` and ``custom_evaluators`` -- named instances of built-in
+metrics with their own options, never code.  ``MetricResult.method`` is not optional: it says how
+a score was computed (``embedding:all-MiniLM-L6-v2`` vs ``lexical:tfidf-cosine``) so a lexical
+fallback can never pass for a semantic score.
+
+Settings are plain pydantic (the ``blocks`` package maps its Prefect block onto them).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from pydantic import Field, SecretStr, field_validator
+
+from ecosystem.models import StrictModel
+
+#: Default pass thresholds on each metric's 0..1 score (higher is always better; toxicity's score
+#: is ``1 - toxicity``).  ``TestBenchSettings.thresholds`` and the request override them.
+DEFAULT_THRESHOLDS: dict[str, float] = {
+    "accuracy": 1.0,
+    "exact_match": 1.0,
+    "contains": 1.0,
+    "regex": 1.0,
+    "levenshtein": 0.8,
+    "rouge_l": 0.5,
+    "json_valid": 1.0,
+    "json_schema": 1.0,
+    "numeric_tolerance": 1.0,
+    "semantic_similarity": 0.7,
+    "factual_consistency": 0.8,
+    "toxicity": 0.5,
+    "coherence": 0.6,
+    "relevance": 0.5,
+    "llm_rubric": 0.7,
+}
+
+
+class CustomEvaluator(StrictModel):
+    """A named instance of a built-in metric with its own options (the seed's ``CustomEvaluator``)."""
+
+    name: str = Field(min_length=1, description="Key of this evaluator's result in `metrics`.")
+    metric: str = Field(description="The built-in metric it runs, e.g. `regex` or `llm_rubric`.")
+    options: dict[str, Any] = Field(default_factory=dict, description="That metric's options.")
+    threshold: float | None = Field(default=None, ge=0.0, le=1.0, description="Pass threshold.")
+    weight: float | None = Field(default=None, ge=0.0, description="Weight in the overall score.")
+
+
+class EvaluationRequest(StrictModel):
+    """Evaluate one response with a set of metrics."""
+
+    task_id: str = Field(description="The workflow task whose output is evaluated.")
+    response: Any = Field(description="The output under test: text, or any JSON value.")
+    ground_truth: Any | None = Field(default=None, description="Expected output, when known.")
+    prompt: str | None = Field(default=None, description="The prompt that produced the response.")
+    metrics: list[str] = Field(default_factory=lambda: ["accuracy"], description="Metric names.")
+    thresholds: dict[str, float] = Field(default_factory=dict, description="Per-metric pass thresholds.")
+    weights: dict[str, float] = Field(default_factory=dict, description="Per-metric weights (default 1).")
+    threshold: float | None = Field(
+        default=None, ge=0.0, le=1.0, description="Task-level threshold on the weighted overall score."
+    )
+    options: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Per-metric options keyed by metric name ({'regex': {'pattern': ...}}); "
+        "keys that are not metric names are shared by every metric.",
+    )
+    custom_evaluators: list[CustomEvaluator] = Field(default_factory=list)
+    execution_id: str | None = Field(
+        default=None, description="Workflow run id; evaluations are remembered under it for reports."
+    )
+
+    @field_validator("metrics", mode="before")
+    @classmethod
+    def _one_metric_as_list(cls, value: Any) -> Any:
+        return [value] if isinstance(value, str) else value
+
+
+class MetricResult(StrictModel):
+    """One metric's verdict (the seed's ``MetricResult`` plus ``threshold`` and ``method``)."""
+
+    name: str
+    score: float = Field(ge=0.0, le=1.0)
+    passed: bool
+    threshold: float | None = None
+    weight: float = 1.0
+    explanation: str | None = None
+    method: str = Field(description="How the score was computed, e.g. `lexical:tfidf-cosine`.")
+
+
+class EvaluationDetails(StrictModel):
+    task_id: str
+    execution_id: str | None = None
+    duration_ms: float
+    methods: dict[str, str] = Field(default_factory=dict, description="Metric name -> method.")
+    pass_rule: Literal["all_metrics", "overall_threshold"] = "all_metrics"
+    threshold: float | None = None
+    notes: list[str] = Field(default_factory=list)
+
+
+class EvaluationResponse(StrictModel):
+    overall_score: float = Field(ge=0.0, le=1.0)
+    passed: bool
+    metrics: dict[str, MetricResult]
+    details: EvaluationDetails
+
+
+class GenerateReportRequest(StrictModel):
+    """Summarise a run's evaluations (the seed's ``GenerateReportRequest``)."""
+
+    execution_id: str
+    evaluations: list[EvaluationResponse] | None = Field(
+        default=None, description="Evaluations to report on; default: those remembered for execution_id."
+    )
+    include_task_details: bool = True
+    format: Literal["json", "markdown"] = "json"
+
+
+class MetricSummary(StrictModel):
+    count: int
+    passed: int
+    failed: int
+    mean_score: float
+    min_score: float
+    max_score: float
+
+
+class TaskResult(StrictModel):
+    task_id: str
+    overall_score: float
+    passed: bool
+    scores: dict[str, float]
+    failed_metrics: list[str]
+
+
+class TestReport(StrictModel):
+    __test__ = False  # not a pytest test class despite the name
+
+    execution_id: str
+    generated_at: datetime = Field(default_factory=lambda: datetime.now(UTC))
+    total: int
+    passed: int
+    failed: int
+    pass_rate: float | None
+    mean_overall_score: float | None
+    metrics: dict[str, MetricSummary]
+    tasks: list[TaskResult] = Field(default_factory=list)
+    markdown: str | None = None
+
+
+class EmbeddingSettings(StrictModel):
+    """An OpenAI-compatible ``/v1/embeddings`` endpoint (OpenAI, vLLM, Ollama, LiteLLM proxy...)."""
+
+    base_url: str = Field(description="e.g. `https://api.openai.com/v1` (a missing `/v1` is added).")
+    model: str = Field(description="Embedding model name, e.g. `text-embedding-3-small`.")
+    api_key: SecretStr | None = None
+    timeout: float = Field(default=30.0, gt=0)
+    batch_size: int = Field(default=128, ge=1, description="Texts per request.")
+
+
+class JudgeSettings(StrictModel):
+    """LLM-judge mode: which model judges and which metrics use it when no option says otherwise."""
+
+    model: str = Field(description="Model name the injected judge callable uses (reported in `method`).")
+    use_for: list[str] = Field(
+        default_factory=lambda: ["factual_consistency", "coherence", "relevance"],
+        description="Metrics that use the judge by default (llm_rubric always does).",
+    )
+
+
+class TestBenchSettings(StrictModel):
+    """Configuration of Test-Bench (the seed's ``TestBenchConfig`` plus thresholds and backends)."""
+
+    __test__ = False
+
+    endpoint: str | None = Field(default=None, description="Remote Test-Bench URL; None = embedded.")
+    token: SecretStr | None = Field(default=None, description="Bearer token for the remote service.")
+    timeout: float = Field(default=60.0, gt=0)
+    auto_evaluate: bool = False
+    default_metrics: list[str] = Field(default_factory=lambda: ["semantic_similarity", "factual_consistency"])
+    ground_truth_source: str | None = None
+    thresholds: dict[str, float] = Field(
+        default_factory=dict, description="Overrides of DEFAULT_THRESHOLDS, per metric."
+    )
+    similarity_backend: Literal["auto", "local", "provider", "lexical"] = Field(
+        default="auto",
+        description="auto: local sentence-transformers if installed, else provider if configured, else lexical.",
+    )
+    embeddings: EmbeddingSettings | None = None
+    judge: JudgeSettings | None = None
