@@ -301,6 +301,7 @@ class Scheduler:
         # wrapped or Prefect would refuse to start this task run.
         wait_for = [s if s.is_completed() else allow_failure(s)
                     for dep in sorted(node.depends_on) for s in run.states.get(dep, [])]
+        inputs = await run.hooks.before_node(run, node, inputs, index)
         task = execute_node.with_options(**options_for(node, index=index))
         async with self.semaphore:
             return await task(run.run_key, node.id, inputs, item, index, token, return_state=True, wait_for=wait_for or None)
@@ -316,7 +317,12 @@ class Scheduler:
     async def run_single(self, node: PlanNode, record: TaskRecord) -> None:
         run = self.run
         inputs, token = self.render_inputs(node)
-        state = await self.call(node, inputs, token)
+        try:
+            state = await self.call(node, inputs, token)
+        except Exception as exc:  # a before_node hook refused the task (policy, approval)
+            _, _, kind = retry_info(exc)
+            self.fail(record, node, _message(exc), kind)
+            return
         run.states[node.id] = [state]
         ok, data, cached = await self.outcome(state)
         if ok:
@@ -360,7 +366,13 @@ class Scheduler:
             except InputRenderError as exc:
                 failures.append((i, exc))
                 return
-            state = await self.call(node, inputs, token, item=item, index=i)
+            try:
+                state = await self.call(node, inputs, token, item=item, index=i)
+            except Exception as exc:
+                failures.append((i, exc))
+                if not node.continue_on_error and run.failed_task is None:
+                    run.failed_task = node.id
+                return
             states.append(state)
             ok, data, cached = await self.outcome(state)
             if ok:

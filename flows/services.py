@@ -26,6 +26,8 @@ class Services:
         self.settings = settings
         self._clients: dict[str, Any] = {}
         self.warned: set[str] = set()
+        # Secrets the run's clients hold, so reports and logs can redact any echo of them.
+        self.secret_values: set[str] = set()
 
     def get(self, name: str) -> Any:
         if name not in self._clients:

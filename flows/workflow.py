@@ -27,6 +27,7 @@ from compiler.compile import CompileOptions, CompileResult, compile_document, co
 from compiler.diagnostics import CompilationFailed
 from compiler.inputs import InputError, resolve_inputs
 from compiler.plan import ExecutionPlan
+import flows.integrations  # noqa: F401  (registers the ecosystem clients and hooks)
 from flows.records import RunResult
 from flows.scheduler import Scheduler, WorkflowRun
 from flows.services import Services, hooks_for

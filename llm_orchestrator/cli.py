@@ -24,6 +24,8 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 out = Console(highlight=False, soft_wrap=True)
+if not out.is_terminal:
+    out = Console(highlight=False, soft_wrap=True, width=160)  # piped output: no 80-column truncation
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 FORMAT_TEXT = "text"

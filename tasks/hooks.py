@@ -2,6 +2,11 @@
 
     before_workflow(run)              after compile and input checks, before any task starts;
                                       may return a new plan (recommendations applied)
+    before_node(run, node, inputs, index)
+                                      in the flow, before the task run is submitted; may return
+                                      new inputs or raise to fail the node (policy checks, and
+                                      approvals, which pause the flow run and so cannot run
+                                      inside a task run)
     before_task(ctx, inputs)          inside the task run, before the executor; may return new
                                       inputs (redaction) or raise to fail the task (policy deny,
                                       budget exceeded)
@@ -30,6 +35,9 @@ class Hook:
     """Base class with every hook as a no-op; subclass and override what you need."""
 
     async def before_workflow(self, run: Any) -> Any:
+        return None
+
+    async def before_node(self, run: Any, node: Any, inputs: dict[str, Any], index: int | None) -> dict[str, Any] | None:
         return None
 
     async def before_task(self, ctx: Any, inputs: dict[str, Any]) -> dict[str, Any] | None:
@@ -61,6 +69,14 @@ class HookSet:
                     result = changed
                     run.plan = changed
         return result
+
+    async def before_node(self, run: Any, node: Any, inputs: dict[str, Any], index: int | None = None) -> dict[str, Any]:
+        for hook in self.hooks:
+            if hasattr(hook, "before_node"):
+                changed = await hook.before_node(run, node, inputs, index)
+                if changed is not None:
+                    inputs = changed
+        return inputs
 
     async def before_task(self, ctx: Any, inputs: dict[str, Any]) -> dict[str, Any]:
         for hook in self.hooks:

@@ -1,0 +1,17 @@
+"""Where the four ecosystem systems plug into a run: client factories and hooks.
+
+Each module registers a client factory in ``flows.services.CLIENT_FACTORIES`` and, where the
+system acts on every task or run, a hook factory in ``HOOK_FACTORIES``.  Importing this package
+registers them all; ``flows.workflow`` does so once.
+"""
+
+from __future__ import annotations
+
+from importlib import import_module
+
+for _name in ("forge", "governance", "testbench", "optimizer"):
+    try:
+        import_module(f"flows.integrations.{_name}")
+    except ModuleNotFoundError as exc:  # an integration still being built is simply absent
+        if exc.name != f"flows.integrations.{_name}":
+            raise
