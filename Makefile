@@ -2,8 +2,13 @@
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
-STAMP := $(VENV)/.installed-stamp
 EXTRAS ?= dev
+comma := ,
+# One stamp per set of extras, so `make test EXTRAS=dev,semantic` installs what a plain run lacks.
+STAMP = $(VENV)/.installed-$(subst $(comma),-,$(EXTRAS))
+# The semantic extra (sentence-transformers) needs torch; install the CPU build first, or pip
+# would fetch a multi-GB CUDA build. This machine's pip takes torch==2.13.0 from local disk.
+TORCH ?= torch==2.13.0
 
 .PHONY: install demo test lint bench clean
 
@@ -13,6 +18,7 @@ $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	@$(PY) -c 'import sys; assert sys.version_info >= (3, 11), "llm-orchestrator needs Python >= 3.11"'
 	$(PY) -m pip install --quiet --upgrade pip
+	@case ",$(EXTRAS)," in *,semantic,*) $(PY) -m pip install --quiet "$(TORCH)" ;; esac
 	$(PY) -m pip install --quiet -e '.[$(EXTRAS)]'
 	@touch $(STAMP)
 

@@ -173,31 +173,19 @@ def run(
     if output == "json":
         sys.stdout.write(json.dumps({k: result.get(k) for k in ("run_id", "state", "error", "outputs", "tasks", "total_cost", "duration", "applied", "warnings")}, indent=2, default=str) + "\n")
     else:
-        _print_summary(result)
+        print_summary(result)
     raise typer.Exit(0 if result.get("state") == "completed" else 1)
 
 
 def _run_flow(file: Path, values: dict[str, Any], config: str | None, total: int, settings: Any) -> dict[str, Any]:
-    import asyncio
-
-    from flows import workflow as workflow_module
+    from llm_orchestrator.api import run_flow
     from llm_orchestrator.progress import ProgressHook
 
     with ProgressHook(err, total) as progress:
-        workflow_module._EXTRA_HOOKS.append(progress)
-        try:
-            state = asyncio.run(workflow_module.run_workflow(str(file), values, config, return_state=True))
-            data = state.result(raise_on_failure=False) if state.data is not None else None
-            if asyncio.iscoroutine(data):
-                data = asyncio.run(data)
-        finally:
-            workflow_module._EXTRA_HOOKS.remove(progress)
-    if not isinstance(data, dict):
-        return {"state": "failed", "error": state.message or "the flow run failed", "outputs": {}, "tasks": {}}
-    return data
+        return run_flow(str(file), values, config, [progress])
 
 
-def _print_summary(result: dict[str, Any]) -> None:
+def print_summary(result: dict[str, Any]) -> None:
     from rich.table import Table
 
     table = Table(title=f"run {result.get('run_id', '')}", title_justify="left")
