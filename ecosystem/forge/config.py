@@ -1,0 +1,150 @@
+"""``ForgeSettings``: everything Forge needs, as a plain pydantic model (no Prefect, no env magic).
+
+The seed's ``ForgeConfig`` (endpoint, api_keys, default model, timeout, retry_policy) plus what a
+multi-provider client needs: per-provider base URLs (how tests point adapters at loopback fakes),
+named OpenAI-compatible endpoints, client-side rate limits, price overrides and an offline mode.
+``blocks`` builds this from a Prefect Block; ``from_env`` is the fallback for plain library use.
+Keys are ``SecretStr`` so that ``repr``, logs and errors show ``**********``.  Durations accept
+seconds or the config file's ``"60s"``/``"5m"`` spelling.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from typing import Annotated, Any
+
+from pydantic import BeforeValidator, Field, SecretStr, field_validator
+
+from ecosystem.models import StrictModel
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
+_UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
+
+
+def parse_duration(value: Any) -> Any:
+    """``"60s"``, ``"5m"``, ``"250ms"`` or a number -> seconds; anything else is left to pydantic."""
+    if isinstance(value, str):
+        match = _DURATION.match(value)
+        if match:
+            return float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
+    return value
+
+
+Seconds = Annotated[float, BeforeValidator(parse_duration), Field(ge=0)]
+
+PROVIDERS = ("anthropic", "openai", "gemini")
+DEFAULT_MODELS = {"anthropic": "claude-sonnet-4-5", "openai": "gpt-4o-mini", "gemini": "gemini-2.5-flash"}
+DEFAULT_BASE_URLS = {
+    "anthropic": "https://api.anthropic.com",
+    # OpenAI-style base URLs include /v1, as the OpenAI SDK's OPENAI_BASE_URL does.
+    "openai": "https://api.openai.com/v1",
+    "gemini": "https://generativelanguage.googleapis.com",
+}
+
+
+class RetryPolicy(StrictModel):
+    max_attempts: int = Field(default=3, ge=1)
+    backoff_multiplier: float = Field(default=2.0, ge=1)
+    initial_delay: Seconds = 1.0
+    max_delay: Seconds = 30.0
+    max_retry_after: Seconds = Field(default=120.0, description="Cap on a provider's Retry-After.")
+
+
+class RateLimit(StrictModel):
+    requests_per_minute: int | None = Field(default=None, gt=0)
+    tokens_per_minute: int | None = Field(default=None, gt=0)
+    burst: int | None = Field(
+        default=None,
+        gt=0,
+        description="Requests allowed at once; default one second's worth, as providers enforce "
+        "per-minute limits over shorter windows.",
+    )
+
+
+class ModelPrice(StrictModel):
+    """USD per million tokens; cache prices default to the input price when not given."""
+
+    input: float = Field(ge=0)
+    output: float = Field(ge=0)
+    cache_read: float | None = Field(default=None, ge=0)
+    cache_write: float | None = Field(default=None, ge=0)
+    provider: str | None = None
+
+
+class OpenAICompatibleEndpoint(StrictModel):
+    """A named OpenAI-compatible server: vLLM, Ollama, a LiteLLM proxy, an inference gateway."""
+
+    base_url: str = Field(description="Including the API prefix, e.g. http://localhost:11434/v1.")
+    api_key: SecretStr | None = None
+    headers: dict[str, str] = Field(default_factory=dict)
+    default_model: str | None = None
+
+
+class OfflineFailure(StrictModel):
+    """A scripted failure of the offline provider, for demos and tests of retries."""
+
+    error: str = Field(description="A ForgeError type, e.g. 'rate_limit_exceeded'.")
+    message: str = "simulated failure (offline)"
+    retry_after: float | None = None
+    times: int | None = Field(
+        default=None, ge=1, description="Fail this many calls, then succeed; null: always."
+    )
+
+
+class ForgeSettings(StrictModel):
+    endpoint: str | None = Field(default=None, description="URL of a remote Forge; embedded when unset.")
+    token: SecretStr | None = Field(default=None, description="Bearer token for the remote Forge.")
+    api_keys: dict[str, SecretStr] = Field(default_factory=dict)
+    default_models: dict[str, str] = Field(default_factory=lambda: dict(DEFAULT_MODELS))
+    default_provider: str = "anthropic"
+    timeout: Seconds = 60.0
+    retry_policy: RetryPolicy = Field(default_factory=RetryPolicy)
+    base_urls: dict[str, str] = Field(default_factory=dict)
+    endpoints: dict[str, OpenAICompatibleEndpoint] = Field(default_factory=dict)
+    rate_limits: dict[str, RateLimit] = Field(default_factory=dict)
+    prices: dict[str, ModelPrice] = Field(default_factory=dict)
+    max_connections: int = Field(default=100, ge=1, description="Per provider connection pool size.")
+    offline: bool = False
+    offline_responses: dict[str, str] = Field(
+        default_factory=dict, description="Prompt substring or model -> canned text; otherwise echo."
+    )
+    offline_failures: dict[str, OfflineFailure] = Field(
+        default_factory=dict, description="Prompt substring -> scripted failure."
+    )
+    offline_latency: Seconds = 0.0
+    offline_cost: float | None = Field(default=None, ge=0, description="Reported USD per offline call.")
+    http_tool_allowed_hosts: list[str] = Field(
+        default_factory=list, description="Hosts the http-request tool may call ('*.example.com' allowed)."
+    )
+
+    @field_validator("default_models")
+    @classmethod
+    def _fill_default_models(cls, value: dict[str, str]) -> dict[str, str]:
+        return {**DEFAULT_MODELS, **value}
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> ForgeSettings:
+        """Settings with keys from ANTHROPIC_API_KEY, OPENAI_API_KEY, GEMINI_API_KEY/GOOGLE_API_KEY."""
+        env = os.environ if environ is None else environ
+        keys: dict[str, SecretStr] = {}
+        for provider, names in (
+            ("anthropic", ("ANTHROPIC_API_KEY",)),
+            ("openai", ("OPENAI_API_KEY",)),
+            ("gemini", ("GEMINI_API_KEY", "GOOGLE_API_KEY")),
+        ):
+            value = next((env[name] for name in names if env.get(name)), None)
+            if value:
+                keys[provider] = SecretStr(value)
+        keys.update(overrides.pop("api_keys", {}) or {})
+        endpoint = overrides.pop("endpoint", None) or env.get("LLM_FORGE_ENDPOINT") or None
+        return cls(api_keys=keys, endpoint=endpoint, **overrides)
+
+    def secret_values(self) -> list[str]:
+        """Every secret in these settings, for redaction of text that might echo one."""
+        found = [key.get_secret_value() for key in self.api_keys.values()]
+        found.extend(e.api_key.get_secret_value() for e in self.endpoints.values() if e.api_key)
+        if self.token:
+            found.append(self.token.get_secret_value())
+        return [value for value in found if value]

@@ -1,0 +1,321 @@
+"""``EmbeddedForge``: inference and tools in-process, the default backend.
+
+Routing, in order: the request's ``provider`` hint (executors set it; ``claude``/``google`` and
+the executor names are accepted aliases); a ``<provider>/`` or ``<endpoint>/`` prefix on the
+model; the model's family (``claude-*`` -> anthropic, ``gpt-*``/``o1``/``o3``/``o4``/
+``chatgpt-*`` -> openai, ``gemini-*`` -> gemini); a named endpoint whose default model it is.
+An empty model means the provider's default model.  Anything else is ``ModelNotFound`` naming the
+providers Forge knows.  With ``offline`` set every call goes to the offline provider, after the
+same routing, so a misspelt model fails offline just as it would online.
+
+Transient errors (rate limits, timeouts, unavailability) are retried here per ``retry_policy``:
+a provider's Retry-After wins over our own backoff (capped by ``max_retry_after``), and the error
+raised after the last attempt keeps its ``retry_after`` so the workflow engine can wait as well.
+The response gets ``latency`` (wall time including retries and rate-limit waits), ``provider``
+and ``cost`` from the price table; a model without a price costs ``None`` and is logged once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import time
+import weakref
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import httpx
+
+from ecosystem.forge.config import DEFAULT_BASE_URLS, PROVIDERS, ForgeSettings
+from ecosystem.forge.errors import (
+    ForgeAuthenticationFailed,
+    ForgeError,
+    ForgeInvalidRequest,
+    ForgeRateLimited,
+    ModelNotFound,
+)
+from ecosystem.forge.models import ForgeInferenceRequest, ForgeInferenceResponse, ModelInfo
+from ecosystem.forge.prices import PriceTable
+from ecosystem.forge.providers.anthropic import AnthropicProvider
+from ecosystem.forge.providers.base import HttpProvider
+from ecosystem.forge.providers.gemini import GeminiProvider
+from ecosystem.forge.providers.offline import OfflineProvider
+from ecosystem.forge.providers.openai import OpenAIProvider
+from ecosystem.forge.providers.openai_compatible import OpenAICompatibleProvider
+from ecosystem.forge.ratelimit import RateLimiter, estimate_request_tokens
+from ecosystem.forge.tools import ToolRegistry
+
+logger = logging.getLogger("ecosystem.forge")
+
+PROVIDER_ALIASES = {
+    "claude": "anthropic",
+    "claude-api": "anthropic",
+    "openai-api": "openai",
+    "gemini-api": "gemini",
+    "google": "gemini",
+}
+_OPENAI_MODEL = re.compile(r"^(?:gpt-|chatgpt-|o\d+(?:-|$))")
+_ADAPTERS: dict[str, type[HttpProvider]] = {
+    "anthropic": AnthropicProvider,
+    "openai": OpenAIProvider,
+    "gemini": GeminiProvider,
+}
+
+Adapter = HttpProvider | OfflineProvider
+
+
+def provider_for_model(model: str) -> str | None:
+    """The built-in provider serving a model family, or None."""
+    name = model.lower().removeprefix("models/")
+    if name.startswith("claude-"):
+        return "anthropic"
+    if _OPENAI_MODEL.match(name):
+        return "openai"
+    if name.startswith("gemini-"):
+        return "gemini"
+    return None
+
+
+class EmbeddedForge:
+    """Forge in-process: provider adapters, retries, rate limits, prices and tools."""
+
+    def __init__(
+        self,
+        settings: ForgeSettings | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+        *,
+        tools: ToolRegistry | None = None,
+        sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
+    ) -> None:
+        self.settings = settings or ForgeSettings()
+        self._transport = transport
+        self._sleep = sleep
+        # httpx pools are bound to the event loop that opened them, and Forge may be shared by tasks
+        # running on several loops (a served app's thread, Prefect's workers): one set per loop.
+        self._adapters: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, Adapter]] = (
+            weakref.WeakKeyDictionary()
+        )
+        self._prices = PriceTable(self.settings.prices)
+        self._limiter = RateLimiter(self.settings.rate_limits)
+        self._unpriced: set[str] = set()
+        self.tools = tools or ToolRegistry(self.settings, transport=transport)
+
+    def __repr__(self) -> str:
+        mode = "offline" if self.settings.offline else "online"
+        return f"EmbeddedForge({mode}, providers={sorted(self.known_providers())})"
+
+    async def __aenter__(self) -> EmbeddedForge:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    # ------------------------------------------------------------------ routing
+
+    def known_providers(self) -> list[str]:
+        return [*PROVIDERS, *self.settings.endpoints, "offline"]
+
+    def route(self, request: ForgeInferenceRequest) -> tuple[str, str]:
+        """(provider label, model id) for ``request``; raises ModelNotFound when nobody serves it."""
+        endpoints = self.settings.endpoints
+        known = self.known_providers()
+        provider = request.provider.strip() if request.provider else None
+        if provider:
+            provider = PROVIDER_ALIASES.get(provider.lower(), provider)
+        model = request.model.strip()
+        head, slash, rest = model.partition("/")
+        if slash and head in known and provider in (None, head, "openai-compatible"):
+            provider, model = head, rest
+        if provider == "openai-compatible":
+            if len(endpoints) != 1:
+                raise ModelNotFound(
+                    f"provider 'openai-compatible' is ambiguous: name the endpoint as '<endpoint>/<model>' "
+                    f"(configured endpoints: {', '.join(endpoints) or 'none'})"
+                )
+            provider = next(iter(endpoints))
+        if provider is None:
+            if not model:
+                provider = self.settings.default_provider
+            else:
+                provider = provider_for_model(model) or next(
+                    (name for name, e in endpoints.items() if e.default_model == model), None
+                )
+                if provider is None:
+                    raise ModelNotFound(
+                        f"no provider serves model {model!r}: known providers are {', '.join(known)} "
+                        "(claude-* -> anthropic, gpt-*/o1/o3/o4 -> openai, gemini-* -> gemini, "
+                        "or '<endpoint>/<model>' for a configured endpoint)"
+                    )
+        if provider not in known:
+            raise ModelNotFound(f"unknown provider {provider!r}: known providers are {', '.join(known)}")
+        if not model:
+            default = (
+                endpoints[provider].default_model
+                if provider in endpoints
+                else self.settings.default_models.get(provider, "echo" if provider == "offline" else None)
+            )
+            if not default:
+                raise ForgeInvalidRequest(f"no model given and provider {provider!r} has no default model")
+            model = default
+        return provider, model
+
+    def _adapter(self, provider: str) -> Adapter:
+        if self.settings.offline or provider == "offline":
+            provider = "offline"
+        adapters = self._adapters.setdefault(asyncio.get_running_loop(), {})
+        adapter = adapters.get(provider)
+        if adapter is not None:
+            return adapter
+        settings = self.settings
+        if provider == "offline":
+            adapter = OfflineProvider(settings)
+        elif provider in settings.endpoints:
+            adapter = OpenAICompatibleProvider.for_endpoint(
+                provider,
+                settings.endpoints[provider],
+                timeout=settings.timeout,
+                transport=self._transport,
+                max_connections=settings.max_connections,
+            )
+        else:
+            key = settings.api_keys.get(provider)
+            if key is None or not key.get_secret_value():
+                env = {
+                    "anthropic": "ANTHROPIC_API_KEY",
+                    "openai": "OPENAI_API_KEY",
+                    "gemini": "GEMINI_API_KEY",
+                }
+                raise ForgeAuthenticationFailed(
+                    f"no API key configured for {provider}: set api_keys.{provider} or {env.get(provider, 'a key')}"
+                )
+            adapter = _ADAPTERS[provider](
+                base_url=settings.base_urls.get(provider, DEFAULT_BASE_URLS[provider]),
+                api_key=key,
+                timeout=settings.timeout,
+                transport=self._transport,
+                max_connections=settings.max_connections,
+            )
+        adapters[provider] = adapter
+        return adapter
+
+    # ------------------------------------------------------------------ inference
+
+    def _retry_delay(self, error: ForgeError, attempt: int) -> float | None:
+        policy = self.settings.retry_policy
+        if not error.is_retryable() or attempt >= policy.max_attempts:
+            return None
+        if error.retry_after is not None and error.hinted:
+            return min(error.retry_after, policy.max_retry_after)
+        return float(min(policy.max_delay, policy.initial_delay * policy.backoff_multiplier ** (attempt - 1)))
+
+    async def infer(self, request: ForgeInferenceRequest) -> ForgeInferenceResponse:
+        started = time.perf_counter()
+        provider, model = self.route(request)
+        if not request.conversation():
+            raise ForgeInvalidRequest("the request has neither a prompt nor messages")
+        adapter = self._adapter(provider)
+        estimate = estimate_request_tokens(request)
+        attempt = 0
+        while True:
+            attempt += 1
+            await self._limiter.acquire(adapter.label, estimate)
+            try:
+                response = await adapter.infer(request, model)
+                break
+            except ForgeError as error:
+                delay = self._retry_delay(error, attempt)
+                if delay is None:
+                    if attempt > 1 and error.is_retryable():
+                        raise _gave_up(error, attempt) from error
+                    raise
+                logger.info(
+                    "%s: %s; retrying in %.2fs (attempt %d of %d)",
+                    adapter.label,
+                    error.type,
+                    delay,
+                    attempt + 1,
+                    self.settings.retry_policy.max_attempts,
+                )
+                await self._sleep(delay)
+        self._limiter.settle(adapter.label, estimate, response.usage.total_tokens)
+        return response.model_copy(
+            update={
+                "latency": time.perf_counter() - started,
+                "cost": self._cost(response, model),
+                "metadata": {**response.metadata, "attempts": attempt},
+            }
+        )
+
+    def _cost(self, response: ForgeInferenceResponse, requested_model: str) -> float | None:
+        if response.provider == "offline":
+            return self.settings.offline_cost if self.settings.offline_cost is not None else 0.0
+        for model in (response.model, requested_model):
+            found = self._prices.cost(response.usage, model)
+            if found is not None:
+                return found
+        if response.model not in self._unpriced:
+            self._unpriced.add(response.model)
+            logger.warning(
+                "no price known for model %r (%s): its cost is reported as null; add it to the Forge prices setting",
+                response.model,
+                response.provider,
+            )
+        return None
+
+    # ------------------------------------------------------------------ tools and models
+
+    async def run_tool(self, name: str, inputs: dict[str, Any]) -> dict[str, Any]:
+        return await self.tools.run(name, inputs)
+
+    async def list_models(self) -> list[ModelInfo]:
+        settings = self.settings
+        available = {p: settings.offline or p in settings.api_keys for p in PROVIDERS}
+        models = []
+        for family, price in sorted(self._prices.prices.items()):
+            provider = price.provider or provider_for_model(family) or "unknown"
+            models.append(
+                ModelInfo(
+                    id=family,
+                    provider=provider,
+                    input_price=price.input,
+                    output_price=price.output,
+                    cache_read_price=price.cache_read,
+                    cache_write_price=price.cache_write,
+                    aliases=self._prices.aliases_of(family),
+                    available=available.get(provider, False),
+                    default=settings.default_models.get(provider) == family,
+                )
+            )
+        for name, endpoint in sorted(settings.endpoints.items()):
+            if endpoint.default_model:
+                found = self._prices.resolve(endpoint.default_model)
+                models.append(
+                    ModelInfo(
+                        id=endpoint.default_model,
+                        provider=name,
+                        input_price=found[1].input if found else None,
+                        output_price=found[1].output if found else None,
+                        available=True,
+                        default=True,
+                    )
+                )
+        models.append(
+            ModelInfo(
+                id="echo", provider="offline", available=True, default=True, input_price=0, output_price=0
+            )
+        )
+        return models
+
+    async def aclose(self) -> None:
+        """Close the connection pools of the running loop (other loops' pools die with their loop)."""
+        adapters = self._adapters.pop(asyncio.get_running_loop(), {})
+        for adapter in adapters.values():
+            await adapter.aclose()
+
+
+def _gave_up(error: ForgeError, attempts: int) -> ForgeError:
+    message = f"{error.message} (gave up after {attempts} attempts)"
+    if isinstance(error, ForgeRateLimited):
+        return ForgeRateLimited(message, retry_after=error.retry_after if error.hinted else None)
+    return type(error)(message, retry_after=error.retry_after)

@@ -1,0 +1,117 @@
+"""Every error Forge raises: the seed's ``ForgeError`` enum as a class tree below ``EcosystemError``.
+
+    EcosystemError
+    └── ForgeError                    type, status, retryable, retry_after
+        ├── ForgeRateLimited          429 rate limit (retryable; the seed's RateLimitExceeded)
+        ├── ForgeQuotaExhausted       429 insufficient_quota: billing, not time, fixes it (not retryable)
+        ├── ForgeAuthenticationFailed 401/403: missing, wrong or unauthorised API key
+        ├── ModelNotFound             404: unknown model or provider
+        ├── ForgeTimeout              504: the provider did not answer in time (retryable)
+        ├── ForgeServiceUnavailable   503/5xx, Anthropic 529 overloaded, dropped connections (retryable)
+        ├── ForgeInvalidRequest       400: the provider rejected the request's content
+        ├── ForgeContentFiltered      the provider's safety system blocked the prompt or the answer
+        ├── ForgeMalformedResponse    truncated, non-JSON or incomplete provider answers
+        ├── ToolNotFound              404: no tool of that name
+        └── ToolError                 a tool failed or was called with bad inputs
+
+Retryability is a property of the class, as in the seed's ``is_retryable``.  ``retry_after`` is
+per instance: what the provider asked for (``Retry-After``, ``retry-after-ms``, Gemini's
+``RetryInfo``).  A rate limit without a hint falls back to the seed's 60 s, and remembers that it
+was a fallback (``hinted``) so the embedded retry loop uses its own shorter backoff instead.
+The types are stable strings: they cross HTTP in the shared error shape and are what a
+workflow's ``retryOn`` names.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from ecosystem.errors import EcosystemError
+
+
+class ForgeError(EcosystemError):
+    type: ClassVar[str] = "forge_error"
+    status: ClassVar[int] = 500
+    # False only for a rate limit whose retry_after is the seed's default rather than the provider's.
+    hinted: bool = True
+
+
+class ForgeRateLimited(ForgeError):
+    type = "rate_limit_exceeded"
+    status = 429
+    retryable = True
+    default_retry_after: ClassVar[float] = 60.0
+
+    def __init__(self, message: str, *, retry_after: float | None = None) -> None:
+        self.hinted = retry_after is not None
+        super().__init__(
+            message, retry_after=self.default_retry_after if retry_after is None else retry_after
+        )
+
+
+class ForgeQuotaExhausted(ForgeError):
+    type = "quota_exhausted"
+    status = 429
+
+
+class ForgeAuthenticationFailed(ForgeError):
+    type = "authentication_failed"
+    status = 401
+
+
+class ModelNotFound(ForgeError):
+    type = "model_not_found"
+    status = 404
+
+
+class ForgeTimeout(ForgeError):
+    type = "timeout"
+    status = 504
+    retryable = True
+
+
+class ForgeServiceUnavailable(ForgeError):
+    type = "service_unavailable"
+    status = 503
+    retryable = True
+
+
+class ForgeInvalidRequest(ForgeError):
+    type = "invalid_request"
+    status = 400
+
+
+class ForgeContentFiltered(ForgeError):
+    type = "content_filtered"
+    status = 422
+
+
+class ForgeMalformedResponse(ForgeError):
+    type = "malformed_response"
+    status = 502
+
+
+class ToolNotFound(ForgeError):
+    type = "tool_not_found"
+    status = 404
+
+
+class ToolError(ForgeError):
+    type = "tool_error"
+    status = 422
+
+
+__all__ = [
+    "ForgeAuthenticationFailed",
+    "ForgeContentFiltered",
+    "ForgeError",
+    "ForgeInvalidRequest",
+    "ForgeMalformedResponse",
+    "ForgeQuotaExhausted",
+    "ForgeRateLimited",
+    "ForgeServiceUnavailable",
+    "ForgeTimeout",
+    "ModelNotFound",
+    "ToolError",
+    "ToolNotFound",
+]

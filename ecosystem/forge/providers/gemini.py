@@ -1,0 +1,157 @@
+"""Google Gemini adapter: ``POST /v1beta/models/{model}:generateContent`` with ``x-goog-api-key``.
+
+Mapping: turns -> ``contents`` (assistant is ``model``); ``system`` and system-role messages ->
+``systemInstruction``; ``temperature``, ``top_p``, ``max_tokens``, ``stop_sequences`` and the
+penalties -> ``generationConfig`` (``topP``, ``maxOutputTokens``, ``stopSequences``,
+``frequencyPenalty``, ``presencePenalty``; penalties only when set, as some models reject them).
+``metadata`` is not sent.
+
+Usage: ``promptTokenCount`` already includes ``cachedContentTokenCount``; thinking tokens
+(``thoughtsTokenCount``) are billed as output, so they count as completion tokens.  A blocked
+prompt (``promptFeedback.blockReason``) or a candidate stopped for SAFETY and its kin is
+``ForgeContentFiltered``.  Errors carry a gRPC ``status``; ``RESOURCE_EXHAUSTED`` is a rate limit
+whose ``RetryInfo.retryDelay`` ("37s") is its retry_after; an invalid key arrives as 400
+``INVALID_ARGUMENT`` with reason ``API_KEY_INVALID`` and is an authentication failure.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+from pydantic import SecretStr
+
+from ecosystem.forge.errors import (
+    ForgeAuthenticationFailed,
+    ForgeContentFiltered,
+    ForgeError,
+    ForgeInvalidRequest,
+    ForgeRateLimited,
+    ForgeServiceUnavailable,
+    ForgeTimeout,
+    ModelNotFound,
+)
+from ecosystem.forge.models import ForgeInferenceRequest, ForgeInferenceResponse, TokenUsage
+from ecosystem.forge.providers.base import HttpProvider, as_int, malformed, parse_retry_after
+
+_STATUSES: dict[str, type[ForgeError]] = {
+    "RESOURCE_EXHAUSTED": ForgeRateLimited,
+    "UNAUTHENTICATED": ForgeAuthenticationFailed,
+    "PERMISSION_DENIED": ForgeAuthenticationFailed,
+    "NOT_FOUND": ModelNotFound,
+    "INVALID_ARGUMENT": ForgeInvalidRequest,
+    "FAILED_PRECONDITION": ForgeInvalidRequest,
+    "OUT_OF_RANGE": ForgeInvalidRequest,
+    "UNAVAILABLE": ForgeServiceUnavailable,
+    "INTERNAL": ForgeServiceUnavailable,
+    "DEADLINE_EXCEEDED": ForgeTimeout,
+}
+_BLOCKED_FINISH = {"SAFETY", "RECITATION", "BLOCKLIST", "PROHIBITED_CONTENT", "SPII", "IMAGE_SAFETY"}
+
+
+def _retry_delay(details: Any) -> float | None:
+    for detail in details if isinstance(details, list) else []:
+        if isinstance(detail, dict) and str(detail.get("@type", "")).endswith("google.rpc.RetryInfo"):
+            delay = str(detail.get("retryDelay", "")).rstrip("s")
+            try:
+                return max(0.0, float(delay))
+            except ValueError:
+                return None
+    return None
+
+
+def _has_reason(details: Any, reason: str) -> bool:
+    return any(
+        isinstance(d, dict) and d.get("reason") == reason
+        for d in (details if isinstance(details, list) else [])
+    )
+
+
+class GeminiProvider(HttpProvider):
+    name = "gemini"
+
+    def auth_headers(self, api_key: SecretStr | None) -> dict[str, str]:
+        return {"x-goog-api-key": api_key.get_secret_value()} if api_key is not None else {}
+
+    def build_body(self, request: ForgeInferenceRequest) -> dict[str, Any]:
+        contents = [
+            {"role": "model" if m.role == "assistant" else "user", "parts": [{"text": m.content}]}
+            for m in request.conversation()
+            if m.role != "system"
+        ]
+        config: dict[str, Any] = {"temperature": request.temperature, "maxOutputTokens": request.max_tokens}
+        if request.top_p is not None:
+            config["topP"] = request.top_p
+        if request.stop_sequences:
+            config["stopSequences"] = list(request.stop_sequences)
+        if request.frequency_penalty is not None:
+            config["frequencyPenalty"] = request.frequency_penalty
+        if request.presence_penalty is not None:
+            config["presencePenalty"] = request.presence_penalty
+        body: dict[str, Any] = {"contents": contents, "generationConfig": config}
+        system = request.system_text()
+        if system:
+            body["systemInstruction"] = {"parts": [{"text": system}]}
+        return body
+
+    async def infer(self, request: ForgeInferenceRequest, model: str) -> ForgeInferenceResponse:
+        model_id = model.removeprefix("models/")
+        data = await self.post_json(
+            f"/v1beta/models/{quote(model_id, safe='.-_')}:generateContent", self.build_body(request)
+        )
+        feedback = data.get("promptFeedback")
+        if isinstance(feedback, dict) and feedback.get("blockReason"):
+            raise ForgeContentFiltered(f"{self.label} blocked the prompt ({feedback['blockReason']})")
+        try:
+            candidate = data["candidates"][0]
+            finish_reason = candidate.get("finishReason")
+            if finish_reason in _BLOCKED_FINISH:
+                raise ForgeContentFiltered(
+                    f"{self.label} blocked the response (finishReason {finish_reason})"
+                )
+            parts = (candidate.get("content") or {}).get("parts") or []
+            text = "".join(
+                p["text"] for p in parts if isinstance(p, dict) and "text" in p and not p.get("thought")
+            )
+            usage = data.get("usageMetadata") or {}
+            prompt_tokens = as_int(usage.get("promptTokenCount"))
+            completion_tokens = as_int(usage.get("candidatesTokenCount")) + as_int(
+                usage.get("thoughtsTokenCount")
+            )
+            total = as_int(usage.get("totalTokenCount")) or prompt_tokens + completion_tokens
+            cached = as_int(usage.get("cachedContentTokenCount"))
+        except (KeyError, IndexError, TypeError, ValueError, AttributeError) as exc:
+            raise malformed(self.label, exc) from exc
+        return ForgeInferenceResponse(
+            text=text,
+            model=str(data.get("modelVersion") or model_id),
+            usage=TokenUsage(
+                prompt_tokens=prompt_tokens,
+                completion_tokens=completion_tokens,
+                total_tokens=total,
+                cache_read_tokens=cached,
+            ),
+            provider=self.label,
+            finish_reason=finish_reason,
+            metadata={"response_id": data.get("responseId")},
+        )
+
+    def error_from(self, response: httpx.Response, body: Any) -> ForgeError:
+        error = body.get("error") if isinstance(body, dict) else None
+        if isinstance(body, list) and body and isinstance(body[0], dict):  # some proxies wrap it in a list
+            error = body[0].get("error")
+        if not isinstance(error, dict):
+            return self.fallback_error(response)
+        status = str(error.get("status") or "")
+        message = str(error.get("message") or status)
+        details = error.get("details")
+        cls = _STATUSES.get(status)
+        if _has_reason(details, "API_KEY_INVALID"):
+            cls = ForgeAuthenticationFailed
+        if cls is None:
+            return self.fallback_error(response, message)
+        retry_after = parse_retry_after(response.headers)
+        if retry_after is None:
+            retry_after = _retry_delay(details)
+        return cls(f"{self.label}: {status}: {self.redact(message)}", retry_after=retry_after)

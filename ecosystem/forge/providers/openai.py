@@ -1,0 +1,136 @@
+"""OpenAI Chat Completions adapter: ``POST {base_url}/chat/completions`` with a Bearer key.
+
+Mapping: ``system`` -> a leading system message; ``max_tokens`` -> ``max_completion_tokens`` for
+reasoning models (o1/o3/o4, gpt-5), which reject ``max_tokens``, and ``max_tokens`` otherwise;
+``stop_sequences`` -> ``stop``; ``top_p``, ``frequency_penalty``, ``presence_penalty`` one to one.
+Reasoning models also reject sampling parameters and ``stop``, so those are dropped for them and
+the dropped names are listed in the response metadata (``dropped_parameters``) rather than failing the call.
+``metadata`` is orchestration data and is not sent.
+
+Usage: OpenAI's ``prompt_tokens`` already includes ``prompt_tokens_details.cached_tokens``, so
+that is ``cache_read_tokens``.  A 429 means a rate limit, unless its code is
+``insufficient_quota`` (billing: not retryable).  ``finish_reason: content_filter`` or a
+``refusal`` is ``ForgeContentFiltered``.  ``retry-after-ms`` wins over ``retry-after``.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import httpx
+from pydantic import SecretStr
+
+from ecosystem.forge.errors import (
+    ForgeAuthenticationFailed,
+    ForgeContentFiltered,
+    ForgeError,
+    ForgeQuotaExhausted,
+    ForgeRateLimited,
+    ModelNotFound,
+)
+from ecosystem.forge.models import ForgeInferenceRequest, ForgeInferenceResponse, TokenUsage
+from ecosystem.forge.providers.base import HttpProvider, as_int, malformed, parse_retry_after
+
+_REASONING = re.compile(r"^(?:[\w.-]+/)?(?:o\d|gpt-5)")
+
+_ERROR_CODES: dict[str, type[ForgeError]] = {
+    "insufficient_quota": ForgeQuotaExhausted,
+    "rate_limit_exceeded": ForgeRateLimited,
+    "model_not_found": ModelNotFound,
+    "invalid_api_key": ForgeAuthenticationFailed,
+    "content_filter": ForgeContentFiltered,
+    "content_policy_violation": ForgeContentFiltered,
+}
+
+
+def is_reasoning_model(model: str) -> bool:
+    return bool(_REASONING.match(model))
+
+
+class OpenAIProvider(HttpProvider):
+    name = "openai"
+
+    def auth_headers(self, api_key: SecretStr | None) -> dict[str, str]:
+        return {"Authorization": f"Bearer {api_key.get_secret_value()}"} if api_key is not None else {}
+
+    def build_body(self, request: ForgeInferenceRequest, model: str) -> tuple[dict[str, Any], list[str]]:
+        messages: list[dict[str, str]] = []
+        if request.system:
+            messages.append({"role": "system", "content": request.system})
+        messages.extend({"role": m.role, "content": m.content} for m in request.conversation())
+        body: dict[str, Any] = {"model": model, "messages": messages}
+        sampling = {
+            "temperature": request.temperature,
+            "top_p": request.top_p,
+            "frequency_penalty": request.frequency_penalty,
+            "presence_penalty": request.presence_penalty,
+        }
+        dropped: list[str] = []
+        if is_reasoning_model(model):
+            body["max_completion_tokens"] = request.max_tokens
+            dropped = [k for k, v in sampling.items() if v is not None and (k != "temperature" or v != 1)]
+            if request.stop_sequences:
+                dropped.append("stop_sequences")
+        else:
+            body["max_tokens"] = request.max_tokens
+            body.update({k: v for k, v in sampling.items() if v is not None})
+            if request.stop_sequences:
+                body["stop"] = list(request.stop_sequences)
+        return body, dropped
+
+    async def infer(self, request: ForgeInferenceRequest, model: str) -> ForgeInferenceResponse:
+        body, dropped = self.build_body(request, model)
+        data = await self.post_json("chat/completions", body)
+        try:
+            choice = data["choices"][0]
+            message = choice["message"]
+            content = message.get("content")
+            refusal = message.get("refusal")
+            finish_reason = choice.get("finish_reason")
+            usage = data.get("usage") or {}
+            prompt_tokens = as_int(usage.get("prompt_tokens"))
+            completion_tokens = as_int(usage.get("completion_tokens"))
+            total = as_int(usage.get("total_tokens")) or prompt_tokens + completion_tokens
+            cached = as_int((usage.get("prompt_tokens_details") or {}).get("cached_tokens"))
+        except (KeyError, IndexError, TypeError, ValueError, AttributeError) as exc:
+            raise malformed(self.label, exc) from exc
+        if finish_reason == "content_filter" or (refusal and not content):
+            reason = f": {self.redact(str(refusal))}" if refusal else ""
+            raise ForgeContentFiltered(f"{self.label} filtered the response{reason}")
+        if content is not None and not isinstance(content, str):
+            raise malformed(self.label, TypeError("message.content is not a string"))
+        metadata: dict[str, Any] = {"response_id": data.get("id")}
+        if dropped:
+            metadata["dropped_parameters"] = dropped
+        return ForgeInferenceResponse(
+            text=content or "",
+            model=str(data.get("model") or model),
+            usage=TokenUsage(
+                prompt_tokens=prompt_tokens,
+                completion_tokens=completion_tokens,
+                total_tokens=total,
+                cache_read_tokens=cached,
+            ),
+            provider=self.label,
+            finish_reason=finish_reason,
+            metadata=metadata,
+        )
+
+    def error_from(self, response: httpx.Response, body: Any) -> ForgeError:
+        error = body.get("error") if isinstance(body, dict) else None
+        if isinstance(error, str):  # some compatible servers answer {"error": "message"}
+            return self.fallback_error(response, error)
+        if not isinstance(error, dict):
+            detail = body.get("detail") if isinstance(body, dict) else None
+            return self.fallback_error(response, str(detail) if detail else None)
+        code = str(error.get("code") or "")
+        kind = str(error.get("type") or "")
+        message = str(error.get("message") or code or kind)
+        cls = _ERROR_CODES.get(code) or _ERROR_CODES.get(kind)
+        if cls is None:
+            return self.fallback_error(response, message)
+        label = code or kind
+        return cls(
+            f"{self.label}: {label}: {self.redact(message)}", retry_after=parse_retry_after(response.headers)
+        )
