@@ -229,7 +229,7 @@ class Checker:
             if contains_expression(value):
                 continue
             try:
-                TypeAdapter(annotation).validate_python(value)
+                _adapter(annotation).validate_python(value)
             except ValidationError as exc:
                 first = exc.errors(include_url=False)[0]
                 where = (*path, name, *[p for p in first["loc"] if isinstance(p, int | str) and p in _walk_keys(value)])
@@ -273,7 +273,8 @@ class Checker:
         for value, where, bare, item_scope in places:
             for node, source, at in self.expressions_in(value, where, bare=bare):
                 self.check_references(node, source, at, info, item_scope=item_scope and task.for_each is not None)
-                self.check_types(node, source, at)
+                if _may_compare(source):
+                    self.check_types(node, source, at)
 
     def check_references(self, node: Node, source: str, path: Path, info: TaskInfo | None, *, item_scope: bool = False,
                          event: str | None = None) -> set[str]:
@@ -474,6 +475,20 @@ class Checker:
                 visit(task_id)
 
 
+_ADAPTERS: dict[Any, TypeAdapter[Any]] = {}
+
+
+def _adapter(annotation: Any) -> TypeAdapter[Any]:
+    """TypeAdapters are costly to build (a core schema each): one per annotation per process."""
+    try:
+        return _ADAPTERS[annotation]
+    except KeyError:
+        adapter = _ADAPTERS[annotation] = TypeAdapter(annotation)
+        return adapter
+    except TypeError:  # unhashable annotation
+        return TypeAdapter(annotation)
+
+
 def _model_of(annotation: Any) -> type[BaseModel] | None:
     import types
     import typing
@@ -502,6 +517,10 @@ def _caret_hint(exc: ExpressionError) -> str | None:
     if exc.column is None:
         return None
     return f"{exc.expression}\n          {' ' * exc.column}^"
+
+
+def _may_compare(source: str) -> bool:
+    return "=" in source or "<" in source or ">" in source
 
 
 def _binaries(node: Node) -> Iterator[Binary]:
