@@ -40,7 +40,7 @@ BUILTIN_POLICIES = ("content-safety", "data-privacy", "cost-limit", "model-allow
 # Provider executors and the model families each serves (for a static "wrong provider" check).
 PROVIDERS: dict[str, tuple[str, tuple[str, ...]]] = {
     "claude-api": ("anthropic", ("claude-",)),
-    "openai-api": ("openai", ("gpt-", "o1", "o3", "o4", "chatgpt-", "gpt")),
+    "openai-api": ("openai", ("gpt-", "o1", "o3", "o4", "chatgpt-", "ft:gpt-", "ft:o")),
     "gemini-api": ("gemini", ("gemini-",)),
     "openai-compatible": ("openai-compatible", ()),
     "offline": ("offline", ()),

@@ -9,9 +9,10 @@ every task an expression reads.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
@@ -33,7 +34,7 @@ from compiler.source import Path, SourceDocument
 
 WORKFLOW_FIELDS = ("inputs", "id", "name", "version", "annotations", "labels", "run_id", "error", "status")
 TASK_FIELDS = ("outputs", "metadata", "status", "error")
-METADATA_FIELDS = ("execution_time", "cost", "model", "attempts", "usage", "provider", "cached", "started", "finished", "evaluation")
+METADATA_FIELDS = ("execution_time", "cost", "model", "attempts", "usage", "provider", "cached", "started", "finished", "evaluation", "quality_score")
 CONTEXTS = ("workflow", "tasks", "item", "index", "env", "secrets")
 _COMPARISONS = {"==", "!=", "<", "<=", ">", ">="}
 _NUMERIC = {"integer", "float", "number"}
@@ -96,6 +97,7 @@ class Checker:
             self.check_depends_on(info)
         self.check_branches()
         self.check_outputs()
+        self.check_schedule()
         self.check_cycles()
         return Analysis(self.tasks, self.diagnostics, list(self.implicit_inputs), self.branch_ids)
 
@@ -121,7 +123,7 @@ class Checker:
                 if declared.default is not None and declared.default not in declared.enum:
                     self.report("E207", f"default {declared.default!r} of input '{declared.name}' is not one of its enum values", (*path, "default"))
             if declared.required and declared.default is not None:
-                self.report("E207", f"input '{declared.name}' is required but has a default", (*path, "required"),
+                self.report("W207", f"input '{declared.name}' is required but has a default", (*path, "required"),
                             "drop `required: true` (a default makes it optional) or drop the default", severity=Severity.WARNING)
 
     def collect_tasks(self) -> None:
@@ -129,6 +131,8 @@ class Checker:
         groups: list[tuple[list[Task], Path, str, dict[str, Any]]] = [(spec.tasks, ("spec", "tasks"), "main", {})]
         for b, branch in enumerate(spec.branches):
             branch_id = branch.id or f"branch-{b + 1}"
+            if any(existing == branch_id for existing, _, _ in self.branch_ids):
+                self.report("E205", f"duplicate branch id '{branch_id}'", ("spec", "branches", b, "id"))
             condition = branch.condition if isinstance(branch.condition, str) else ("true" if branch.condition else "false")
             self.branch_ids.append((branch_id, condition, ("spec", "branches", b)))
             groups.append((branch.tasks, ("spec", "branches", b, "tasks"), "branch", {"branch_id": branch_id, "arm": "then", "condition": condition}))
@@ -159,7 +163,7 @@ class Checker:
         spec = self.registry.lookup(str(ref))
         if spec is not None and spec.is_family and ref.namespace == "llm-forge" and ref.name == "tool":
             if self._tools is None:
-                self._tools = tool_names_from_entry_points()
+                self._tools = _tool_names()
             if ref.sub not in self._tools:
                 return None
         if spec is None and ref.namespace == "llm-forge" and ref.sub is None and ref.name in self.providers:
@@ -221,15 +225,22 @@ class Checker:
                     hint = did_you_mean(name, fields) or ("accepted: " + ", ".join(fields))
                     self.report("E304", f"unknown input '{name}' for executor '{owner}'", (*path, name), hint, key=True)
                 continue
-            annotation = fields[name].annotation
+            info = fields[name]
+            annotation = info.annotation
             nested = _model_of(annotation)
             if nested is not None and isinstance(value, Mapping):
                 self.check_model_inputs(nested, value, (*path, name), owner)
                 continue
+            item_model = _list_item_model(annotation)
+            if item_model is not None and isinstance(value, list):
+                for i, item in enumerate(value):
+                    if isinstance(item, Mapping):
+                        self.check_model_inputs(item_model, item, (*path, name, i), owner)
+                continue
             if contains_expression(value):
                 continue
             try:
-                _adapter(annotation).validate_python(value)
+                _adapter(annotation, tuple(info.metadata)).validate_python(value)
             except ValidationError as exc:
                 first = exc.errors(include_url=False)[0]
                 where = (*path, name, *[p for p in first["loc"] if isinstance(p, int | str) and p in _walk_keys(value)])
@@ -309,6 +320,12 @@ class Checker:
                     continue
                 if info.group == "event" and target_info.group != "event":
                     continue  # events run after the whole main graph: no edge needed
+                if target_info.branch_id is not None and (target_info.branch_id, target_info.arm) != (info.branch_id, info.arm):
+                    self.report("W408", f"'{info.id}' reads '{target}', which only runs when branch '{target_info.branch_id}' "
+                                f"takes its {'then' if target_info.arm == 'then' else 'else'} arm; it sees null (and is skipped "
+                                "unless its if uses always()) otherwise", path,
+                                f"use `tasks.{target}.outputs.x ?? <default>` with `if: always()` if that is intended",
+                                severity=Severity.WARNING)
                 info.deps.add(target)
                 info.data_deps.add(target)
         return read
@@ -421,10 +438,21 @@ class Checker:
             for node, source, at in self.expressions_in(condition, (*path, "condition"), bare=True):
                 read |= self.check_references(node, source, at, None)
                 self.check_types(node, source, at)
+            at = (*path, "condition")
+            for target in sorted(read):
+                target_info = self.tasks.get(target)
+                if target_info is None:
+                    continue
+                if target_info.group == "event":
+                    self.report("E407", f"branch '{branch_id}' condition reads event task '{target}', which runs after the main graph", at)
+                elif target_info.branch_id == branch_id:
+                    self.report("E501", f"dependency cycle: branch '{branch_id}' condition reads '{target}', a task inside the same branch", at,
+                                "a branch's condition can only read tasks outside the branch")
             for info in self.tasks.values():
                 if info.branch_id == branch_id:
                     for target in read:
-                        if target in self.tasks and self.tasks[target].branch_id != branch_id:
+                        target_info = self.tasks.get(target)
+                        if target_info is not None and target_info.branch_id != branch_id and target_info.group != "event":
                             info.deps.add(target)
 
     def check_outputs(self) -> None:
@@ -434,6 +462,26 @@ class Checker:
                     if ref.root in ("item", "index"):
                         self.report("E407", f"'{ref.root}' is not defined in workflow outputs", at)
                 self.check_references(node, source, at, None, item_scope=True, event="outputs")
+
+    def check_schedule(self) -> None:
+        from compiler.schedule import cron_problem, timezone_problem
+
+        schedule = self.wf.spec.schedule
+        if schedule is None:
+            return
+        base: Path = ("spec", "schedule")
+        if schedule.cron is not None:
+            problem = cron_problem(schedule.cron)
+            if problem:
+                self.report("E203", f"invalid cron '{schedule.cron}': {problem}", (*base, "cron"),
+                            "e.g. '0 9 * * 1-5' (09:00 on weekdays) or '@daily'")
+        problem = timezone_problem(schedule.timezone)
+        if problem:
+            self.report("E203", problem, (*base, "timezone"))
+        for name in schedule.inputs:
+            if name not in self.declared_inputs and name not in self.implicit_inputs:
+                hint = did_you_mean(name, [*self.declared_inputs, *self.implicit_inputs])
+                self.report("E405", f"schedule input '{name}' is not an input of this workflow", (*base, "inputs", name), hint, key=True)
 
     def check_cycles(self) -> None:
         graph = {i: sorted(info.deps) for i, info in self.tasks.items()}
@@ -478,15 +526,30 @@ class Checker:
 _ADAPTERS: dict[Any, TypeAdapter[Any]] = {}
 
 
-def _adapter(annotation: Any) -> TypeAdapter[Any]:
-    """TypeAdapters are costly to build (a core schema each): one per annotation per process."""
+def _adapter(annotation: Any, constraints: tuple[Any, ...] = ()) -> TypeAdapter[Any]:
+    """TypeAdapters are costly to build (a core schema each): one per annotation per process.
+    ``constraints`` are the field's own (``ge``, ``le``...), so ranges are checked too."""
+    target = Annotated[(annotation, *constraints)] if constraints else annotation
     try:
-        return _ADAPTERS[annotation]
+        return _ADAPTERS[target]
     except KeyError:
-        adapter = _ADAPTERS[annotation] = TypeAdapter(annotation)
+        adapter = _ADAPTERS[target] = TypeAdapter(target)
         return adapter
     except TypeError:  # unhashable annotation
-        return TypeAdapter(annotation)
+        return TypeAdapter(target)
+
+
+def _list_item_model(annotation: Any) -> type[BaseModel] | None:
+    import types
+    import typing
+
+    options = typing.get_args(annotation) if typing.get_origin(annotation) in (typing.Union, types.UnionType) else (annotation,)
+    for option in options:
+        if typing.get_origin(option) is list:
+            args = typing.get_args(option)
+            if args and isinstance(args[0], type) and issubclass(args[0], BaseModel):
+                return args[0]
+    return None
 
 
 def _model_of(annotation: Any) -> type[BaseModel] | None:
@@ -517,6 +580,11 @@ def _caret_hint(exc: ExpressionError) -> str | None:
     if exc.column is None:
         return None
     return f"{exc.expression}\n          {' ' * exc.column}^"
+
+
+@functools.lru_cache(maxsize=1)
+def _tool_names() -> list[str]:
+    return tool_names_from_entry_points()
 
 
 def _may_compare(source: str) -> bool:

@@ -143,6 +143,7 @@ def compile_source(doc: SourceDocument, options: CompileOptions) -> tuple[Execut
         if "orchestrator" in data:
             hint = "this looks like an orchestrator config file: pass it with --config, or apply it with `llm-orchestrator config apply`"
         return None, [Diagnostic("E206", f"document {doc.index + 1} is not a workflow (it has no apiVersion or kind)", doc.file, line, col, hint)]
+    _restore_number_text(doc)
     try:
         workflow = Workflow.model_validate(data)
     except ValidationError as exc:
@@ -152,6 +153,23 @@ def compile_source(doc: SourceDocument, options: CompileOptions) -> tuple[Execut
     if any(d.is_error for d in analysis.diagnostics):
         return None, analysis.diagnostics
     return build_plan(workflow, doc, analysis), analysis.diagnostics
+
+
+def _restore_number_text(doc: SourceDocument) -> None:
+    """`version: 1.10` is text to its author: use the scalar as written, not the float 1.1."""
+    metadata = doc.data.get("metadata")
+    if not isinstance(metadata, dict):
+        return
+    raw = doc.raw_numbers.get(("metadata", "version"))
+    if raw is not None and not isinstance(metadata.get("version"), str):
+        metadata["version"] = raw
+    for section in ("labels", "annotations"):
+        values = metadata.get(section)
+        if isinstance(values, dict):
+            for key, value in values.items():
+                raw = doc.raw_numbers.get(("metadata", section, key))
+                if raw is not None and not isinstance(value, str):
+                    values[key] = raw
 
 
 def build_plan(workflow: Workflow, doc: SourceDocument, analysis: Analysis) -> ExecutionPlan:

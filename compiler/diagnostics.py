@@ -49,6 +49,7 @@ CODES: dict[str, str] = {
     "E407": "context not available here",
     "E501": "dependency cycle",
     "E502": "task depends on itself",
+    "W207": "input declaration that is probably a mistake",
     "W405": "undeclared workflow input (treated as required)",
     "W408": "reference to a task that may not run",
 }

@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema, field_validator, model_validator
 from pydantic.alias_generators import to_camel
 
 from compiler.durations import parse_duration
@@ -27,18 +27,26 @@ TaskType = Literal["llm", "evaluation", "policy", "analytics", "custom", "transf
 ValueType = Literal["string", "integer", "float", "number", "boolean", "object", "array", "any"]
 
 
-def _duration(value: object) -> float:
-    return parse_duration(value)
-
-
-Duration = Annotated[float, BeforeValidator(_duration)]
-
-
 def _to_text(value: object) -> object:
     # `version: 1.0` is a float in YAML; users mean the text they wrote.
     if isinstance(value, int | float) and not isinstance(value, bool):
         return str(value)
     return value
+
+
+def _duration(value: object) -> float:
+    return parse_duration(value)
+
+
+DURATION_PATTERN = r"^\s*(\d+(\.\d+)?(ms|s|m|h|d)\s*)+$|^\s*\d+(\.\d+)?\s*$"
+Duration = Annotated[
+    float,
+    BeforeValidator(_duration),
+    WithJsonSchema({"anyOf": [{"type": "number", "minimum": 0}, {"type": "string", "pattern": DURATION_PATTERN}],
+                    "description": "seconds, or a duration such as '30s', '5m', '1h30m'"}),
+]
+# Text the user may write as a number (`version: 1.0`): accepted and kept as text.
+Text = Annotated[str, BeforeValidator(_to_text), WithJsonSchema({"type": ["string", "number"]})]
 
 
 class StrictModel(BaseModel):
@@ -49,10 +57,10 @@ class StrictModel(BaseModel):
 
 class Metadata(StrictModel):
     name: str = Field(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
-    version: Annotated[str, BeforeValidator(_to_text)] = "0.0.0"
+    version: Text = "0.0.0"
     description: str | None = None
-    labels: dict[str, Annotated[str, BeforeValidator(_to_text)]] = Field(default_factory=dict)
-    annotations: dict[str, Annotated[str, BeforeValidator(_to_text)]] = Field(default_factory=dict)
+    labels: dict[str, Text] = Field(default_factory=dict)
+    annotations: dict[str, Text] = Field(default_factory=dict)
 
 
 class WorkflowInput(StrictModel):
@@ -69,7 +77,9 @@ class RetryPolicy(StrictModel):
     backoff: Literal["exponential", "linear", "constant"] = "exponential"
     initial_delay: Duration = 1.0
     max_delay: Duration = 60.0
-    jitter: float = Field(default=0.1, ge=0, le=1)
+    jitter: Annotated[float, WithJsonSchema({"anyOf": [{"type": "number", "minimum": 0, "maximum": 1}, {"type": "boolean"}]})] = Field(
+        default=0.1, ge=0, le=1
+    )
     retry_on: list[str] | None = None
 
     @field_validator("jitter", mode="before")
@@ -108,7 +118,10 @@ class Task(StrictModel):
     type: TaskType | None = None
     executor: str = Field(min_length=1)
     description: str | None = None
-    depends_on: list[str] = Field(default_factory=list)
+    depends_on: Annotated[
+        list[str],
+        WithJsonSchema({"anyOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}]}),
+    ] = Field(default_factory=list)
     if_: str | bool | None = Field(default=None, alias="if")
     inputs: dict[str, Any] = Field(default_factory=dict)
     outputs: dict[str, ValueType] = Field(default_factory=dict)
@@ -162,8 +175,8 @@ class WorkflowOutput(StrictModel):
 
 def _output_shorthand(value: object) -> object:
     # `outputs: {answer: ${{ ... }}}` is accepted as shorthand for `{answer: {value: ...}}`.
-    if isinstance(value, dict) and set(value) <= {"value", "description"} and "value" in value:
-        return value
+    if isinstance(value, dict) and "value" in value:
+        return value  # the full form; unknown keys next to `value` are then reported
     return {"value": value}
 
 

@@ -10,11 +10,10 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-import yaml
-
 from compiler.checks import type_name_of, value_matches
 from compiler.diagnostics import did_you_mean
 from compiler.plan import ExecutionPlan
+from compiler.source import load_documents
 
 
 class InputError(ValueError):
@@ -32,20 +31,39 @@ def parse_assignment(text: str) -> tuple[str, str]:
     return name.strip(), value
 
 
+_TRUE = {"true", "yes", "on", "1"}
+_FALSE = {"false", "no", "off", "0"}
+
+
 def coerce(raw: str, type_name: str) -> Any:
-    """Turn command-line text into a value of the declared type (strings stay as typed)."""
+    """Command-line text -> a value of the declared type.
+
+    Plain decimal rules, not YAML 1.1's (where ``010`` is octal, ``12:30`` is base 60 and
+    ``1e3`` is a string): integers are decimal, floats accept exponents, booleans accept
+    true/false/yes/no/on/off/1/0.  Objects and arrays are JSON, or YAML with dates kept as text.
+    A value that does not fit is returned as typed, so the type check reports it.
+    """
+    text = raw.strip()
     if type_name == "string":
         return raw
-    if type_name in ("object", "array", "any"):
+    if type_name == "integer":
+        return int(text, 10) if text.lstrip("+-").isdigit() else raw
+    if type_name in ("float", "number"):
         try:
-            return json.loads(raw)
+            return float(text)
         except ValueError:
-            loaded = yaml.safe_load(raw)
-            return loaded
-    loaded = yaml.safe_load(raw) if raw.strip() else raw
-    if type_name == "float" and isinstance(loaded, int) and not isinstance(loaded, bool):
-        return float(loaded)
-    return loaded
+            return raw
+    if type_name == "boolean":
+        lowered = text.lower()
+        return True if lowered in _TRUE else False if lowered in _FALSE else raw
+    try:
+        return json.loads(text)
+    except ValueError:
+        pass
+    if type_name == "any":
+        return raw
+    documents, problems = load_documents(text, "<input>")
+    return documents[0].data if documents and not problems else raw
 
 
 def coerce_assignments(plan: ExecutionPlan, assignments: list[str]) -> dict[str, Any]:

@@ -32,11 +32,13 @@ def workflow_schema(registry: ExecutorRegistry | None = None) -> dict[str, Any]:
             continue
         input_schema = spec.inputs.model_json_schema(by_alias=True, ref_template="#/$defs/{model}")
         for name, definition in input_schema.pop("$defs", {}).items():
-            defs.setdefault(name, definition)
+            defs.setdefault(name, allow_expressions(definition))
+        input_schema = allow_expressions(input_schema)
         rules.append({
             "if": {"properties": {"executor": {"const": spec.reference}}, "required": ["executor"]},
             "then": {"properties": {"inputs": input_schema, "type": {"enum": sorted(spec.task_types)}}},
         })
+    _relax_document(defs)
     task = defs.get("Task")
     if task is not None:
         task.setdefault("properties", {})["executor"] = {
@@ -46,3 +48,32 @@ def workflow_schema(registry: ExecutorRegistry | None = None) -> dict[str, Any]:
         }
         task["allOf"] = rules
     return schema
+
+
+EXPRESSION = {"type": "string", "pattern": "\\$\\{\\{"}
+
+
+def allow_expressions(schema: dict[str, Any]) -> dict[str, Any]:
+    """Every property may also be a string holding ``${{ }}`` (its value is only known at run time)."""
+    schema = dict(schema)
+    properties = schema.get("properties")
+    if isinstance(properties, dict):
+        schema["properties"] = {
+            name: {"anyOf": [allow_expressions(sub) if isinstance(sub, dict) else sub, EXPRESSION],
+                   **({"description": sub["description"]} if isinstance(sub, dict) and "description" in sub else {})}
+            for name, sub in properties.items()
+        }
+    return schema
+
+
+def _relax_document(defs: dict[str, Any]) -> None:
+    """Shorthands the compiler accepts that pydantic's schema cannot express by itself."""
+    for model in ("Task", "TaskDefaults"):
+        cache = defs.get(model, {}).get("properties", {}).get("cache")
+        if isinstance(cache, dict) and "anyOf" in cache:
+            cache["anyOf"] = [*cache["anyOf"], {"type": "boolean"}]
+    outputs = defs.get("Spec", {}).get("properties", {}).get("outputs")
+    if isinstance(outputs, dict):
+        outputs["additionalProperties"] = {
+            "description": "{value: <expression or literal>, description} or the value itself"
+        }

@@ -67,19 +67,28 @@ def _describe(value: Any) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
-def _clean_loc(loc: tuple[Any, ...]) -> tuple[Any, ...]:
-    # Pydantic inserts validator/union member names ("function-after[...]", "str", "bool") into locs.
-    return tuple(p for p in loc if isinstance(p, int) or not (
-        p.startswith(("function-", "union[", "nullable[")) or p in {"str", "bool", "int", "float", "list[any]", "dict[str,any]"}
-        or "[" in p
-    ))
+def _clean_loc(loc: tuple[Any, ...], data: Any, kind: str) -> tuple[Any, ...]:
+    """The path of the error in the user's data: pydantic inserts union-member and validator
+    names into ``loc``; keep only the parts that step through the data itself."""
+    kept: list[Any] = []
+    current = data
+    for position, part in enumerate(loc):
+        if isinstance(current, dict) and isinstance(part, str) and part in current:
+            kept.append(part)
+            current = current[part]
+        elif isinstance(current, list) and isinstance(part, int) and 0 <= part < len(current):
+            kept.append(part)
+            current = current[part]
+        elif kind == "missing" and position == len(loc) - 1 and isinstance(part, str):
+            kept.append(part)
+    return tuple(kept)
 
 
 def translate(error: ValidationError, root: type[BaseModel], doc: SourceDocument, prefix: Path = ()) -> list[Diagnostic]:
     diagnostics: list[Diagnostic] = []
     seen: set[tuple[Any, ...]] = set()
     for item in error.errors(include_url=False):
-        loc = (*prefix, *_clean_loc(tuple(item["loc"])))
+        loc = (*prefix, *_clean_loc(tuple(item["loc"]), doc.data, item["type"]))
         kind = item["type"]
         where = ".".join(str(p) for p in loc) or "document"
         if kind == "extra_forbidden":

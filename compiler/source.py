@@ -29,11 +29,15 @@ except ImportError:  # pragma: no cover - depends on how PyYAML was built
     from yaml import SafeLoader as _Loader  # type: ignore[assignment]
 
 Path = tuple[str | int, ...]
-MAX_NODES = 2_000_000
+MAX_NODES = 1_000_000
 MAX_DEPTH = 200
 _TIMESTAMP_TAG = "tag:yaml.org,2002:timestamp"
 _STR_TAG = "tag:yaml.org,2002:str"
 _MERGE_TAG = "tag:yaml.org,2002:merge"
+_CORE = "tag:yaml.org,2002:"
+_SCALAR_TAGS = {_CORE + t for t in ("str", "int", "float", "bool", "null", "timestamp")}
+_SEQ_TAG = _CORE + "seq"
+_MAP_TAG = _CORE + "map"
 
 
 @dataclass(slots=True)
@@ -46,6 +50,8 @@ class SourceDocument:
     line: int
     positions: dict[Path, tuple[int, int]] = field(default_factory=dict)
     key_positions: dict[Path, tuple[int, int]] = field(default_factory=dict)
+    # Source text of number scalars, for fields that are text to the user (`version: 1.10`).
+    raw_numbers: dict[Path, str] = field(default_factory=dict)
 
     def position(self, path: Path, *, key: bool = False) -> tuple[int, int]:
         """(line, column) of ``path``, or of its nearest ancestor that has one."""
@@ -68,6 +74,7 @@ class _Builder:
         self.diagnostics: list[Diagnostic] = []
         self.positions: dict[Path, tuple[int, int]] = {}
         self.key_positions: dict[Path, tuple[int, int]] = {}
+        self.raw_numbers: dict[Path, str] = {}
 
     def build(self, node: Node, path: Path, depth: int = 0) -> Any:
         self.nodes += 1
@@ -76,16 +83,25 @@ class _Builder:
         mark = node.start_mark
         self.positions[path] = (mark.line + 1, mark.column + 1)
         if isinstance(node, ScalarNode):
-            return self.scalar(node)
+            value = self.scalar(node)
+            if isinstance(value, int | float) and not isinstance(value, bool):
+                self.raw_numbers[path] = node.value
+            return value
         if isinstance(node, SequenceNode):
+            if node.tag != _SEQ_TAG:
+                raise _Unsupported(node)
             return [self.build(child, (*path, i), depth + 1) for i, child in enumerate(node.value)]
         if isinstance(node, MappingNode):
+            if node.tag != _MAP_TAG:
+                raise _Unsupported(node)
             return self.mapping(node, path, depth)
         raise _Unsupported(node)  # pragma: no cover - the composer only makes these three kinds
 
     def scalar(self, node: ScalarNode) -> Any:
         if node.tag == _TIMESTAMP_TAG or node.tag == _STR_TAG:
             return node.value
+        if node.tag not in _SCALAR_TAGS:
+            raise _Unsupported(node)
         try:
             return self.constructor.construct_object(node)
         except ConstructorError:
@@ -202,13 +218,18 @@ def load_documents(text: str, file: str = "<string>") -> tuple[list[SourceDocume
                 continue
             diagnostics.extend(builder.diagnostics)
             documents.append(
-                SourceDocument(data, file, index, start, builder.positions, builder.key_positions)
+                SourceDocument(data, file, index, start, builder.positions, builder.key_positions, builder.raw_numbers)
             )
             index += 1
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
-        line, column = (mark.line + 1, mark.column + 1) if mark else (1, 1)
         problem = exc.problem or exc.context or "invalid YAML"
+        if exc.context and "flow" in exc.context and exc.context_mark is not None:
+            # An unclosed [ or { is only noticed at the end of the file: point at where it opened.
+            mark = exc.context_mark
+            opener = "[" if "sequence" in exc.context else "{"
+            problem = f"'{opener}' opened here is never closed ({problem})"
+        line, column = (mark.line + 1, mark.column + 1) if mark else (1, 1)
         hint = None
         if "${{" in text and ("found character" in problem or "mapping values" in problem):
             hint = "quote strings that contain ':' or start with special characters"
