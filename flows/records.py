@@ -75,6 +75,7 @@ class RunResult:
     duration: float | None = None
     applied: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    test_report: dict[str, Any] | None = None
 
     @property
     def ok(self) -> bool:
@@ -95,5 +96,6 @@ class RunResult:
             "total_cost": self.total_cost,
             "applied": self.applied,
             "warnings": self.warnings,
+            "test_report": self.test_report,
             "tasks": {i: r.to_json() for i, r in self.tasks.items()},
         }

@@ -144,6 +144,9 @@ class Scheduler:
                 run.failed_task = run.failed_task or "<before workflow>"
             if run.error is None:
                 await self.run_group([n for n in run.plan.main_nodes])
+            else:
+                for node in run.plan.main_nodes:
+                    run.finish(run.records[node.id], "skipped", reason=f"not started: {run.error}")
             await self.run_events()
             outputs = self.evaluate_outputs()
             state = "failed" if run.status == "failure" else "completed"
@@ -304,6 +307,9 @@ class Scheduler:
         inputs = await run.hooks.before_node(run, node, inputs, index)
         task = execute_node.with_options(**options_for(node, index=index))
         async with self.semaphore:
+            remote = getattr(run, "remote", None)  # a Dask task runner (deployments.taskrunner)
+            if remote is not None:
+                return await remote.call(node, inputs, token, item, index, wait_for or None)
             return await task(run.run_key, node.id, inputs, item, index, token, return_state=True, wait_for=wait_for or None)
 
     async def outcome(self, state: Any) -> tuple[bool, Any, bool]:
@@ -397,6 +403,10 @@ class Scheduler:
             "items": len(items),
             "item_costs": [r["metadata"].get("cost") if r else None for r in results],
         }
+        scores = [float(m["quality_score"]) for m in metas if isinstance(m.get("quality_score"), int | float)]
+        if scores:
+            record.metadata["quality_score"] = sum(scores) / len(scores)
+            record.metadata["item_quality_scores"] = [r["metadata"].get("quality_score") if r else None for r in results]
         usage = [m.get("usage") for m in metas if isinstance(m.get("usage"), Mapping)]
         if usage:
             record.metadata["usage"] = {k: sum(int(u.get(k) or 0) for u in usage) for k in ("prompt_tokens", "completion_tokens", "total_tokens")}

@@ -84,13 +84,18 @@ def env_context(settings: OrchestratorSettings) -> dict[str, str]:
 
 
 async def execute_plan(plan: ExecutionPlan, inputs: dict[str, Any], settings: OrchestratorSettings, run_id: str,
-                       *, extra_hooks: list[Any] | None = None) -> RunResult:
+                       *, extra_hooks: list[Any] | None = None, task_runner: str = "default") -> RunResult:
     services = Services(settings)
     max_parallel = plan.max_parallel_tasks or settings.concurrency.max_parallel_tasks
     run = WorkflowRun(plan, inputs, services, run_id, env=env_context(settings), max_parallel=max_parallel)
     run.hooks = HookSet([*hooks_for(run), *(extra_hooks or [])])
     try:
-        return await Scheduler(run).execute()
+        if task_runner == "default":
+            return await Scheduler(run).execute()
+        from deployments.taskrunner import task_runner_for  # --task-runner dask (the [dask] extra)
+
+        async with task_runner_for(run, task_runner):
+            return await Scheduler(run).execute()
     finally:
         await services.aclose()
 
@@ -109,9 +114,12 @@ async def run_workflow(
         settings = resolve_settings(config)
         plan = load_plan(workflow, compile_options(settings))
         values = resolve_inputs(plan, inputs)
+        from deployments.taskrunner import check_task_runner
+
+        task_runner = check_task_runner(settings)
     except (ConfigError, CompilationFailed, InputError) as exc:
         return Failed(message=str(exc), data={"run_id": run_id, "state": "failed", "error": str(exc), "outputs": {}, "tasks": {}})
-    result = await execute_plan(plan, values, settings, run_id, extra_hooks=list(_EXTRA_HOOKS))
+    result = await execute_plan(plan, values, settings, run_id, extra_hooks=list(_EXTRA_HOOKS), task_runner=task_runner)
     return run_state(result)
 
 

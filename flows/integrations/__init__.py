@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from importlib import import_module
 
+import flows.artifacts  # noqa: E402,F401  (artifacts are a hook like the integrations)
+
 for _name in ("forge", "governance", "testbench", "optimizer"):
     try:
         import_module(f"flows.integrations.{_name}")

@@ -11,9 +11,9 @@ from flows.services import CLIENT_FACTORIES
 def _forge(settings: Any, services: Any) -> Any:
     from ecosystem.forge import build_forge
 
-    forge = build_forge(forge_settings(settings))
-    services.secret_values.update(getattr(forge_settings(settings), "secret_values", lambda: [])())
-    return forge
+    forge_config = forge_settings(settings)
+    services.secret_values.update(forge_config.secret_values())
+    return build_forge(forge_config)
 
 
 CLIENT_FACTORIES["forge"] = _forge

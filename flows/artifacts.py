@@ -1,0 +1,205 @@
+"""Prefect artifacts for every run: a markdown summary, pandas-built tables and live progress.
+
+Keys are stable per workflow (``<workflow>-summary``, ``-cost``, ``-cost-by-model``,
+``-quality``, ``-performance``, ``-progress``) so the Prefect UI shows each one's history across
+runs.  Tables are built with pandas and passed to Prefect as records.  Every text that leaves
+here goes through ``redact`` first: a secret held by the run's clients never reaches an artifact.
+Artifact failures are logged by the hook machinery and never change a run's result.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import time
+from collections.abc import Iterable
+from typing import Any
+
+import pandas as pd
+
+from compiler.graph import to_mermaid
+from flows.services import HOOK_FACTORIES
+
+MASK = "****"
+
+
+def artifact_key(workflow: str, kind: str) -> str:
+    base = re.sub(r"[^a-z0-9-]+", "-", workflow.lower()).strip("-") or "workflow"
+    return f"{base}-{kind}"
+
+
+def redact(text: str, secrets: Iterable[str]) -> str:
+    for secret in sorted((s for s in secrets if s and len(s) >= 4), key=len, reverse=True):
+        text = text.replace(secret, MASK)
+    return text
+
+
+def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    rows = frame.to_dict(orient="records")
+    return [{k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in row.items()} for row in rows]
+
+
+def _usage(record: Any) -> dict[str, int]:
+    usage = record.metadata.get("usage") or {}
+    return {k: int(usage.get(k) or 0) for k in ("prompt_tokens", "completion_tokens", "total_tokens")}
+
+
+def task_frame(result: Any) -> pd.DataFrame:
+    rows = []
+    for task_id, record in result.tasks.items():
+        usage = _usage(record)
+        rows.append({
+            "task": task_id,
+            "executor": record.executor,
+            "state": record.state,
+            "duration_s": round(record.duration, 3) if record.duration is not None else None,
+            "attempts": record.attempts or None,
+            "model": record.metadata.get("model"),
+            **usage,
+            "cost_usd": record.cost,
+            "reason": record.reason,
+        })
+    return pd.DataFrame(rows, columns=["task", "executor", "state", "duration_s", "attempts", "model", "prompt_tokens",
+                                       "completion_tokens", "total_tokens", "cost_usd", "reason"])
+
+
+def cost_tables(result: Any) -> tuple[pd.DataFrame, pd.DataFrame]:
+    frame = task_frame(result)
+    costed = frame[frame["cost_usd"].notna() | (frame["total_tokens"] > 0)].copy()
+    total = float(costed["cost_usd"].fillna(0).sum())
+    costed["share"] = costed["cost_usd"].fillna(0) / total if total else 0.0
+    by_task = costed[["task", "model", "prompt_tokens", "completion_tokens", "total_tokens", "cost_usd", "share"]]
+    by_model = (
+        costed.assign(model=costed["model"].fillna("(none)"))
+        .groupby("model", as_index=False)[["prompt_tokens", "completion_tokens", "total_tokens", "cost_usd"]]
+        .sum(min_count=1)
+    )
+    by_model["share"] = by_model["cost_usd"].fillna(0) / total if total else 0.0
+    return by_task.reset_index(drop=True), by_model.sort_values("cost_usd", ascending=False).reset_index(drop=True)
+
+
+def quality_table(result: Any) -> pd.DataFrame:
+    rows = []
+    for task_id, record in result.tasks.items():
+        evaluations = []
+        if isinstance(record.metadata.get("evaluation"), dict):
+            evaluations.append(record.metadata["evaluation"])
+        if record.executor.startswith("llm-test-bench:") and isinstance(record.outputs.get("metrics"), dict):
+            evaluations.append({"metrics": record.outputs["metrics"]})
+        for evaluation in evaluations:
+            for name, metric in (evaluation.get("metrics") or {}).items():
+                if isinstance(metric, dict):
+                    rows.append({"task": task_id, "metric": name, "score": metric.get("score"), "passed": metric.get("passed"),
+                                 "threshold": metric.get("threshold"), "method": metric.get("method")})
+    return pd.DataFrame(rows, columns=["task", "metric", "score", "passed", "threshold", "method"])
+
+
+def summary_markdown(run: Any, result: Any) -> str:
+    frame = task_frame(result)
+    states = {task_id: record.state for task_id, record in result.tasks.items()}
+    lines = [
+        f"# {result.workflow}: {result.state}",
+        "",
+        f"Run `{result.run_id}` finished in {result.duration or 0:.2f}s; total cost {result.total_cost:.6f} USD.",
+    ]
+    if result.error:
+        lines += ["", f"**Error:** {result.error}"]
+    lines += ["", "## Graph", "", "```mermaid", to_mermaid(run.plan, states), "```", "", "## Tasks", ""]
+    lines.append(_markdown_table(_blank_missing(frame.drop(columns=["executor"]))))
+    quality = quality_table(result)
+    if not quality.empty:
+        lines += ["", "## Evaluation", "", _markdown_table(_blank_missing(quality))]
+    decisions = [(t, r.metadata.get("policy")) for t, r in result.tasks.items() if r.metadata.get("policy")]
+    if decisions:
+        lines += ["", "## Policy decisions", ""]
+        lines += [f"- `{task}`: {decision}" for task, decision in decisions]
+    budgets = [(t, r.metadata.get("budget")) for t, r in result.tasks.items() if r.metadata.get("budget")]
+    if budgets:
+        task, statuses = budgets[-1]
+        lines += ["", "## Budgets", ""]
+        for status in statuses if isinstance(statuses, list) else [statuses]:
+            if isinstance(status, dict):
+                lines.append(f"- {status.get('budget') or status.get('scope')}: {status.get('current')} of {status.get('limit')} USD "
+                             f"({100 * float(status.get('utilization') or 0):.0f}%)")
+    if result.applied:
+        lines += ["", "## Applied recommendations", ""] + [f"- {item}" for item in result.applied]
+    if result.warnings:
+        lines += ["", "## Warnings", ""] + [f"- {item}" for item in result.warnings]
+    return "\n".join(lines) + "\n"
+
+
+def _blank_missing(frame: pd.DataFrame) -> pd.DataFrame:
+    as_objects = frame.astype(object)
+    return as_objects.where(frame.notna(), "")
+
+
+def _markdown_table(frame: pd.DataFrame) -> str:
+    def cell(value: Any) -> str:
+        return str(value).replace("|", "\\|").replace("\n", " ")
+
+    header = "| " + " | ".join(map(str, frame.columns)) + " |"
+    rule = "|" + "|".join("---" for _ in frame.columns) + "|"
+    body = ["| " + " | ".join(cell(v) for v in row) + " |" for row in frame.itertuples(index=False)]
+    return "\n".join([header, rule, *body])
+
+
+class ArtifactHook:
+    """Creates the run's artifacts; only inside a Prefect flow run."""
+
+    def __init__(self, run: Any) -> None:
+        self.run = run
+        self.progress_id: Any = None
+        self.done = 0
+        self.last_update = 0.0
+        self.last_percent = -1.0
+
+    def _secrets(self) -> set[str]:
+        return set(getattr(self.run.services, "secret_values", set()))
+
+    async def before_workflow(self, run: Any) -> None:
+        from prefect.artifacts import acreate_progress_artifact
+
+        self.progress_id = await acreate_progress_artifact(
+            0.0, key=artifact_key(run.plan.name, "progress"), description=f"{run.plan.name}: tasks finished"
+        )
+
+    async def task_finished(self, run: Any, record: Any) -> None:
+        if self.progress_id is None:
+            return
+        from prefect.artifacts import aupdate_progress_artifact
+
+        self.done += 1
+        total = max(1, len(run.plan.nodes))
+        percent = round(100.0 * self.done / total, 1)
+        now = time.monotonic()
+        # Throttled: a 10,000-task run must not send 10,000 updates.
+        if percent >= 100 or (percent - self.last_percent >= 1.0 and now - self.last_update >= 0.5):
+            await aupdate_progress_artifact(self.progress_id, percent)
+            self.last_update, self.last_percent = now, percent
+
+    async def after_workflow(self, run: Any, result: Any) -> None:
+        from prefect.artifacts import acreate_markdown_artifact, acreate_table_artifact, aupdate_progress_artifact
+
+        name = run.plan.name
+        secrets = self._secrets()
+        if self.progress_id is not None and self.last_percent < 100:
+            await aupdate_progress_artifact(self.progress_id, 100.0)
+        await acreate_markdown_artifact(redact(summary_markdown(run, result), secrets), key=artifact_key(name, "summary"),
+                                        description=f"{name} run summary")
+        by_task, by_model = cost_tables(result)
+        await acreate_table_artifact(_records(by_task), key=artifact_key(name, "cost"), description="Cost by task (USD, tokens, share)")
+        await acreate_table_artifact(_records(by_model), key=artifact_key(name, "cost-by-model"), description="Cost by model")
+        quality = quality_table(result)
+        if not quality.empty:
+            await acreate_table_artifact(_records(quality), key=artifact_key(name, "quality"), description="Evaluation metrics")
+        performance = task_frame(result)[["task", "state", "duration_s", "attempts", "model", "total_tokens", "cost_usd"]]
+        await acreate_table_artifact(_records(performance), key=artifact_key(name, "performance"), description="Task performance")
+
+
+def _artifact_hook(run: Any) -> ArtifactHook | None:
+    from prefect.context import FlowRunContext
+
+    return ArtifactHook(run) if FlowRunContext.get() is not None else None
+
+
+HOOK_FACTORIES.append(_artifact_hook)

@@ -1,0 +1,64 @@
+"""Run artifacts: markdown summary, pandas-built cost/quality/performance tables, progress."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from prefect.client.orchestration import get_client
+from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey, FlowRunFilter, FlowRunFilterId
+
+from flows.artifacts import artifact_key, redact
+from tests.flows.helpers import probe, register, run, workflow
+
+pytestmark = pytest.mark.usefixtures("prefect_harness")
+
+
+async def artifacts_of(flow_run_id: str) -> dict[str, object]:
+    async with get_client() as client:
+        found = await client.read_artifacts(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id])))
+    return {a.key: a for a in found if a.key}
+
+
+async def test_every_run_publishes_summary_cost_performance_and_progress() -> None:
+    register()
+    probe.reset()
+    doc = workflow("""
+    - {id: draft, executor: test:work, inputs: {model: model-a, cost: 0.30}}
+    - {id: review, executor: test:work, inputs: {model: model-b, cost: 0.10, value: "${{ tasks.draft.outputs.value }}"}}
+    - {id: polish, executor: test:work, inputs: {model: model-a, cost: 0.20}, dependsOn: [review]}
+""", name="artifact-demo")
+    state, data = await run(doc)
+    assert state.is_completed()
+    found = await artifacts_of(data["run_id"])
+    assert set(found) >= {artifact_key("artifact-demo", k) for k in ("summary", "cost", "cost-by-model", "performance", "progress")}
+
+    cost_rows = json.loads(found["artifact-demo-cost"].data)
+    assert {row["task"]: row["cost_usd"] for row in cost_rows} == {"draft": 0.30, "review": 0.10, "polish": 0.20}
+    assert sum(row["share"] for row in cost_rows) == pytest.approx(1.0)
+    by_model = {row["model"]: row["cost_usd"] for row in json.loads(found["artifact-demo-cost-by-model"].data)}
+    assert by_model == pytest.approx({"model-a": 0.50, "model-b": 0.10})
+
+    summary = found["artifact-demo-summary"].data
+    assert "```mermaid" in summary and "draft --> review" in summary
+    assert "total cost 0.600000 USD" in summary
+    assert float(found["artifact-demo-progress"].data) == 100.0
+
+
+async def test_failed_runs_publish_the_error_and_skip_reasons() -> None:
+    register()
+    probe.reset()
+    doc = workflow("""
+    - {id: gate, executor: orchestrator:assert, inputs: {condition: false, error_message: quality too low}}
+    - {id: after, executor: test:work, dependsOn: [gate]}
+""", name="artifact-failure")
+    state, data = await run(doc)
+    assert state.is_failed()
+    summary = (await artifacts_of(data["run_id"]))["artifact-failure-summary"].data
+    assert "quality too low" in summary
+    assert "upstream gate failed" in summary
+
+
+def test_redact_masks_every_secret_and_longest_first() -> None:
+    text = "key sk-abc123456 and sk-abc123456789 and token tok-999"
+    assert redact(text, {"sk-abc123456", "sk-abc123456789", "tok-999"}) == "key **** and **** and token ****"
