@@ -1,0 +1,87 @@
+"""Governance: policies before tasks, a cost ledger with budgets around them, an audit log.
+
+    from ecosystem.governance import GovernanceSettings, build_governance
+    governance = build_governance(GovernanceSettings(cost_limits={"daily": 1000}))
+    reservation = await governance.reserve(run_id=..., workflow=..., task_id=..., amount=0.12,
+                                           run_limit=10.0)
+    ... call the model ...
+    await governance.settle(reservation.id, actual_cost)   # or release(reservation.id) on failure
+
+``build_governance`` returns the embedded implementation unless ``settings.endpoint`` is set.
+The FastAPI app lives in ``ecosystem.governance.server`` (imported on demand: it pulls FastAPI).
+"""
+
+from __future__ import annotations
+
+from ecosystem.governance.client import HttpGovernanceClient
+from ecosystem.governance.embedded import EmbeddedGovernance
+from ecosystem.governance.errors import (
+    ApprovalDenied,
+    BudgetExceeded,
+    GovernanceError,
+    InvalidPolicy,
+    PolicyNotFound,
+    PolicyProblem,
+    PolicyViolation,
+    ReservationNotFound,
+)
+from ecosystem.governance.models import (
+    BUDGET_LIMIT_ANNOTATION,
+    ApprovalRecord,
+    AuditEvent,
+    AuditLevel,
+    AuditQuery,
+    BudgetStatus,
+    CostLimits,
+    CostRecord,
+    EvaluationContext,
+    GovernanceSettings,
+    PolicyDecision,
+    PolicyEvaluationRequest,
+    PolicyOptions,
+    Reservation,
+    TaskInfo,
+)
+from ecosystem.governance.policies import raise_for_decision, run_limit_from
+from ecosystem.governance.protocol import Governance
+from ecosystem.store import Store
+
+
+def build_governance(settings: GovernanceSettings, store: Store | None = None) -> Governance:
+    """The remote client when ``settings.endpoint`` is set, else ``EmbeddedGovernance``."""
+    if settings.endpoint:
+        return HttpGovernanceClient.from_settings(settings)
+    return EmbeddedGovernance(settings, store)
+
+
+__all__ = [
+    "BUDGET_LIMIT_ANNOTATION",
+    "ApprovalDenied",
+    "ApprovalRecord",
+    "AuditEvent",
+    "AuditLevel",
+    "AuditQuery",
+    "BudgetExceeded",
+    "BudgetStatus",
+    "CostLimits",
+    "CostRecord",
+    "EmbeddedGovernance",
+    "EvaluationContext",
+    "Governance",
+    "GovernanceError",
+    "GovernanceSettings",
+    "HttpGovernanceClient",
+    "InvalidPolicy",
+    "PolicyDecision",
+    "PolicyEvaluationRequest",
+    "PolicyNotFound",
+    "PolicyOptions",
+    "PolicyProblem",
+    "PolicyViolation",
+    "Reservation",
+    "ReservationNotFound",
+    "TaskInfo",
+    "build_governance",
+    "raise_for_decision",
+    "run_limit_from",
+]

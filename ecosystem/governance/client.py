@@ -1,0 +1,128 @@
+"""``HttpGovernanceClient``: the ``Governance`` protocol over the ``/v1`` HTTP contract.
+
+Errors come back as the same ``GovernanceError`` subclasses with their structured fields (the
+server puts them in the error body's ``details``), so ``except BudgetExceeded as e: e.budget``
+works the same against a remote service as embedded.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import httpx
+from pydantic import TypeAdapter
+
+from ecosystem.client import ServiceClient
+from ecosystem.errors import EcosystemError, ServiceProtocolError
+from ecosystem.governance.errors import GovernanceError
+from ecosystem.governance.models import (
+    ApprovalRecord,
+    AuditEvent,
+    AuditQuery,
+    BudgetCheckRequest,
+    BudgetStatus,
+    CostRecord,
+    GovernanceSettings,
+    PolicyDecision,
+    PolicyEvaluationRequest,
+    ReleaseRequest,
+    Reservation,
+    ReserveRequest,
+    SettleRequest,
+)
+
+_STATUSES = TypeAdapter(list[BudgetStatus])
+_EVENTS = TypeAdapter(list[AuditEvent])
+
+
+class HttpGovernanceClient(ServiceClient):
+    error_base = GovernanceError
+    service_name = "governance"
+
+    @classmethod
+    def from_settings(
+        cls, settings: GovernanceSettings, *, transport: httpx.AsyncBaseTransport | None = None
+    ) -> HttpGovernanceClient:
+        if not settings.endpoint:
+            raise GovernanceError("HttpGovernanceClient needs settings.endpoint")
+        token = settings.token.get_secret_value() if settings.token else None
+        return cls(settings.endpoint, token=token, timeout=settings.timeout, transport=transport)
+
+    def _error_from(self, response: httpx.Response) -> EcosystemError:
+        error = super()._error_from(response)
+        if isinstance(error, GovernanceError):
+            try:
+                details = response.json()["error"].get("details") or {}
+            except (ValueError, KeyError, TypeError, AttributeError):
+                details = {}
+            if isinstance(details, dict):
+                return type(error).from_wire(error.message, details, error.retry_after)
+        return error
+
+    async def _post(self, path: str, body: Any) -> Any:
+        return await self.request("POST", path, json=body)
+
+    @staticmethod
+    def _parse(model: Any, data: Any, what: str) -> Any:
+        try:
+            return model.validate_python(data) if isinstance(model, TypeAdapter) else model.model_validate(data)
+        except ValueError as exc:
+            raise ServiceProtocolError(f"governance answered {what} with a body outside the contract: {exc}") from exc
+
+    async def evaluate_policies(self, request: PolicyEvaluationRequest) -> PolicyDecision:
+        data = await self._post("/v1/policies/evaluate", request.model_dump(mode="json"))
+        return self._parse(PolicyDecision, data, "policies/evaluate")  # type: ignore[no-any-return]
+
+    async def record_cost(self, record: CostRecord) -> CostRecord:
+        data = await self._post("/v1/costs", record.model_dump(mode="json"))
+        return self._parse(CostRecord, data, "costs")  # type: ignore[no-any-return]
+
+    async def check_budget(
+        self, *, organization_id: str | None = None, run_id: str | None = None, run_limit: float | None = None
+    ) -> list[BudgetStatus]:
+        body = BudgetCheckRequest(organization_id=organization_id, run_id=run_id, run_limit=run_limit)
+        data = await self._post("/v1/budgets/check", body.model_dump(mode="json"))
+        return self._parse(_STATUSES, data, "budgets/check")  # type: ignore[no-any-return]
+
+    async def reserve(
+        self,
+        *,
+        run_id: str,
+        workflow: str,
+        task_id: str,
+        amount: float,
+        organization_id: str | None = None,
+        run_limit: float | None = None,
+    ) -> Reservation:
+        body = ReserveRequest(
+            run_id=run_id, workflow=workflow, task_id=task_id, organization_id=organization_id,
+            amount=amount, run_limit=run_limit,
+        )
+        data = await self._post("/v1/budgets/reserve", body.model_dump(mode="json"))
+        return self._parse(Reservation, data, "budgets/reserve")  # type: ignore[no-any-return]
+
+    async def settle(
+        self, reservation_id: str, actual_cost: float, cost_record: CostRecord | None = None
+    ) -> CostRecord:
+        body = SettleRequest(reservation_id=reservation_id, actual_cost=actual_cost, cost_record=cost_record)
+        data = await self._post("/v1/budgets/settle", body.model_dump(mode="json"))
+        return self._parse(CostRecord, data, "budgets/settle")  # type: ignore[no-any-return]
+
+    async def release(self, reservation_id: str) -> Reservation:
+        data = await self._post("/v1/budgets/release", ReleaseRequest(reservation_id=reservation_id).model_dump())
+        return self._parse(Reservation, data, "budgets/release")  # type: ignore[no-any-return]
+
+    async def record_approval(self, approval: ApprovalRecord) -> None:
+        await self._post("/v1/approvals", approval.model_dump(mode="json"))
+
+    async def audit(self, query: AuditQuery) -> list[AuditEvent]:
+        params: dict[str, Any] = {"limit": query.limit}
+        for key in ("workflow", "run_id", "kind"):
+            value = getattr(query, key)
+            if value is not None:
+                params[key] = value
+        if query.since is not None:
+            params["since"] = query.since.isoformat() if isinstance(query.since, datetime) else query.since
+        data = await self.request("GET", "/v1/audit", params=params)
+        return self._parse(_EVENTS, data, "audit")  # type: ignore[no-any-return]

@@ -1,0 +1,35 @@
+"""The project's SQL store: SQLAlchemy 2.0 models, one Alembic chain, SQLite or PostgreSQL.
+
+    from ecosystem.store import Store
+    store = Store.open()                          # SQLite in the user data dir, migrated on open
+    store = Store.open("postgresql://db/orch")    # PostgreSQL; migrate with upgrade(url) first
+    with store.session() as session: ...
+
+Callers on an event loop run store operations with ``asyncio.to_thread`` (see ``engine``).
+"""
+
+from ecosystem.store.engine import (
+    Store,
+    current_revision,
+    data_dir,
+    default_url,
+    head_revision,
+    normalize_url,
+    upgrade,
+)
+from ecosystem.store.errors import MigrationRequired, StoreError, StoreUnavailable
+from ecosystem.store.models import Base
+
+__all__ = [
+    "Base",
+    "MigrationRequired",
+    "Store",
+    "StoreError",
+    "StoreUnavailable",
+    "current_revision",
+    "data_dir",
+    "default_url",
+    "head_revision",
+    "normalize_url",
+    "upgrade",
+]

@@ -1,0 +1,1 @@
+"""Alembic migrations of the store; ``script_location`` is this package, no alembic.ini needed."""

@@ -1,0 +1,1 @@
+"""One module per revision, one linear chain for every table the project stores."""
