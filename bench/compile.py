@@ -38,7 +38,7 @@ def generate(n: int) -> str:
         lines.append(f"    - id: t{i}")
         lines.append("      executor: orchestrator:template")
         if i % 10 == 5:
-            lines.append("      if: ${{ workflow.inputs.enabled && tasks.t%d.status == 'completed' }}" % (i - 1))
+            lines.append("      if: ${{ workflow.inputs.enabled && tasks.t" + str(i - 1) + ".status == 'completed' }}")
         if i >= 3 and i % 7 == 0:
             lines.append(f"      dependsOn: [t{i - 3}]")
         lines.append("      inputs:")

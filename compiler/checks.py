@@ -412,8 +412,8 @@ class Checker:
                 declared = info.task.outputs.get(chain[3]) or (info.spec.outputs.get(chain[3]) if info.spec else None)
                 return declared
         if chain and chain[0] == "workflow" and len(chain) == 3 and chain[1] == "inputs":
-            declared = self.declared_inputs.get(chain[2])
-            return declared.type if declared else None
+            declared_input = self.declared_inputs.get(chain[2])
+            return declared_input.type if declared_input else None
         return None
 
     # -- dependencies --------------------------------------------------------------------------------
@@ -529,7 +529,7 @@ _ADAPTERS: dict[Any, TypeAdapter[Any]] = {}
 def _adapter(annotation: Any, constraints: tuple[Any, ...] = ()) -> TypeAdapter[Any]:
     """TypeAdapters are costly to build (a core schema each): one per annotation per process.
     ``constraints`` are the field's own (``ge``, ``le``...), so ranges are checked too."""
-    target = Annotated[(annotation, *constraints)] if constraints else annotation
+    target: Any = Annotated[(annotation, *constraints)] if constraints else annotation
     try:
         return _ADAPTERS[target]
     except KeyError:

@@ -46,7 +46,7 @@ def run_flow(workflow: str | dict[str, Any], values: dict[str, Any], config: str
 
     workflow_module._EXTRA_HOOKS.extend(hooks)
     try:
-        state = asyncio.run(workflow_module.run_workflow(workflow, values, config, return_state=True))
+        state: Any = asyncio.run(workflow_module.run_workflow(workflow, values, config, return_state=True))  # type: ignore[arg-type]
         data = state.result(raise_on_failure=False) if state.data is not None else None
         if asyncio.iscoroutine(data):
             data = asyncio.run(data)

@@ -41,12 +41,12 @@ def main() -> int:
     for path in sorted(EXAMPLES.glob("*.yaml")):
         if path.name in ("orchestrator-config.yaml", "demo-config.yaml"):
             continue
-        result = compile_file(path)
-        status = "[green]ok[/green]" if result.ok else "[red]errors[/red]"
-        console.print(f"{status} {path.name}: {len(result.errors)} error(s), {len(result.warnings)} warning(s)")
-        for diagnostic in result.diagnostics:
+        compiled = compile_file(path)
+        status = "[green]ok[/green]" if compiled.ok else "[red]errors[/red]"
+        console.print(f"{status} {path.name}: {len(compiled.errors)} error(s), {len(compiled.warnings)} warning(s)")
+        for diagnostic in compiled.diagnostics:
             console.print("   " + diagnostic.render(), markup=False)
-        invalid += not result.ok
+        invalid += not compiled.ok
     failures = invalid
     for number, (name, inputs) in enumerate(RUNS, start=2):
         console.print(Rule(f"{number}. run {name} (offline)"))

@@ -37,7 +37,7 @@ async def run_alert(inputs: dict[str, Any], ctx: ExecutorContext) -> TaskOutput:
     webhook = inputs.get("webhook") or _configured_webhook(ctx)
     delivered = False
     if webhook:
-        payload = {
+        payload: dict[str, Any] = {
             "text": f"*[{severity.upper()}]* {title}\n{message}",
             "blocks": [
                 {"type": "header", "text": {"type": "plain_text", "text": f"[{severity.upper()}] {title}"[:150]}},

@@ -77,8 +77,8 @@ def retry_info(error: BaseException) -> tuple[bool, float | None, str]:
     """(retryable, retry-after hint in seconds, kind) for any error an executor raised."""
     checker = getattr(error, "is_retryable", None)
     retryable = bool(checker()) if callable(checker) else False
-    hint = getattr(error, "retry_after", None)
-    if hasattr(hint, "total_seconds"):
+    hint: Any = getattr(error, "retry_after", None)
+    if hint is not None and hasattr(hint, "total_seconds"):
         hint = hint.total_seconds()
     kind = getattr(error, "kind", None) or getattr(error, "type", None) or type(error).__name__
     return retryable, float(hint) if isinstance(hint, int | float) else None, str(kind)

@@ -6,7 +6,7 @@ import json
 
 import pytest
 from prefect.client.orchestration import get_client
-from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey, FlowRunFilter, FlowRunFilterId
+from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
 
 from flows.artifacts import artifact_key, redact
 from tests.flows.helpers import probe, register, run, workflow
