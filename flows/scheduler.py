@@ -137,8 +137,9 @@ class Scheduler:
         started = time.perf_counter()
         try:
             try:
-                await run.hooks.before_workflow(run)
-                run.reset_records()
+                if run.error is None:
+                    await run.hooks.before_workflow(run)
+                    run.reset_records()
             except Exception as exc:
                 run.error = f"{type(exc).__name__}: {exc}" if not str(exc).startswith(type(exc).__name__) else str(exc)
                 run.failed_task = run.failed_task or "<before workflow>"
@@ -310,7 +311,8 @@ class Scheduler:
             remote = getattr(run, "remote", None)  # a Dask task runner (deployments.taskrunner)
             if remote is not None:
                 return await remote.call(node, inputs, token, item, index, wait_for or None)
-            return await task(run.run_key, node.id, inputs, item, index, token, return_state=True, wait_for=wait_for or None)
+            submitted: Any = task(run.run_key, node.id, inputs, item, index, token, return_state=True, wait_for=wait_for or None)
+            return await submitted
 
     async def outcome(self, state: Any) -> tuple[bool, Any, bool]:
         """(ok, data-or-error, cached) of a finished Prefect task-run state."""

@@ -22,12 +22,12 @@ from typing import Any
 from prefect import flow
 from prefect.states import Completed, Failed, State
 
+import flows.integrations  # noqa: F401  (registers the ecosystem clients and hooks)
 from blocks.settings import ConfigError, OrchestratorSettings, resolve_settings
 from compiler.compile import CompileOptions, CompileResult, compile_document, compile_file
 from compiler.diagnostics import CompilationFailed
 from compiler.inputs import InputError, resolve_inputs
 from compiler.plan import ExecutionPlan
-import flows.integrations  # noqa: F401  (registers the ecosystem clients and hooks)
 from flows.records import RunResult
 from flows.scheduler import Scheduler, WorkflowRun
 from flows.services import Services, hooks_for
@@ -88,7 +88,11 @@ async def execute_plan(plan: ExecutionPlan, inputs: dict[str, Any], settings: Or
     services = Services(settings)
     max_parallel = plan.max_parallel_tasks or settings.concurrency.max_parallel_tasks
     run = WorkflowRun(plan, inputs, services, run_id, env=env_context(settings), max_parallel=max_parallel)
-    run.hooks = HookSet([*hooks_for(run), *(extra_hooks or [])])
+    try:
+        run.hooks = HookSet([*hooks_for(run), *(extra_hooks or [])])
+    except Exception as exc:  # e.g. an integration's config section that does not validate
+        run.error = f"cannot set up the run's integrations: {exc}"
+        run.hooks = HookSet(list(extra_hooks or []))
     try:
         if task_runner == "default":
             return await Scheduler(run).execute()

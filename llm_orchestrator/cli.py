@@ -219,6 +219,18 @@ def print_summary(result: dict[str, Any]) -> None:
         out.print(json.dumps(result["outputs"], indent=2, default=str), markup=False)
 
 
+def _register_subcommands() -> None:
+    from llm_orchestrator.cli_governance import audit, db_upgrade
+
+    app.command()(audit)
+    db_app = typer.Typer(help="The SQL store (cost ledger, budgets, audit log, metrics).", no_args_is_help=True)
+    db_app.command("upgrade")(db_upgrade)
+    app.add_typer(db_app, name="db")
+
+
+_register_subcommands()
+
+
 def _gather_inputs(plan: Any, assignments: list[str], inputs_file: Path | None) -> dict[str, Any]:
     import yaml
 

@@ -18,8 +18,10 @@
     after_workflow(run, result)       after events and outputs; always called
 
 Hooks are objects with any subset of these async methods; ``HookSet`` calls them in order.
-A failing ``after_*``/``task_finished`` hook is logged and never changes a finished result;
-a failing ``before_*`` hook fails what it guards.
+A failing ``before_*`` hook fails what it guards, and so does a failing ``after_task``: it runs
+inside the task run, before the task counts as done (a cost that cannot be settled must be
+seen).  A failing ``task_failed``, ``task_finished`` or ``after_workflow`` hook is logged and
+never changes a finished result.
 """
 
 from __future__ import annotations

@@ -27,6 +27,11 @@ cannot opt out of what the operator enforces); budgets always apply once the hoo
 * ``task_failed``: releases the reservation.
 
 Ledger task ids are the task run names: ``task`` or ``task[i]`` for ``forEach`` items.
+
+Config keys the run side adds to ``integrations.llm-governance-core`` (removed before the strict
+``GovernanceSettings`` sees the section): ``approval_timeout`` (duration, default 1h; an
+unanswered approval fails the task with ``ApprovalDenied``) and ``approval_poll_interval``
+(default 5s).  Approvals are asked one at a time per run.
 """
 
 from __future__ import annotations

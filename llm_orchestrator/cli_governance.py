@@ -1,0 +1,176 @@
+"""``llm-orchestrator audit`` and ``llm-orchestrator db upgrade``: Governance from the command line.
+
+Hooked into the typer app by ``llm_orchestrator.cli``:
+
+    from llm_orchestrator.cli_governance import audit, db_upgrade
+    app.command()(audit)
+    db_app = typer.Typer(help="The SQL store (cost ledger, budgets, audit log, metrics).", no_args_is_help=True)
+    db_app.command("upgrade")(db_upgrade)
+    app.add_typer(db_app, name="db")
+
+``audit`` reads the audit log of the configured Governance (embedded store or remote service):
+``--workflow``, ``--run``, ``--kind``, ``--since 7d`` (or an ISO date/time), ``--limit``, printed as
+a table, JSON or CSV.  ``db upgrade`` applies the store's migrations to ``--url`` (else the
+configured ``storage.url``, else the embedded SQLite default) and prints the revision.  Bad
+input is a one-line error with exit code 1 (2 for usage errors), never a traceback.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import io
+import json
+import sys
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+
+FORMATS = ("table", "json", "csv")
+COLUMNS = ("timestamp", "kind", "workflow", "run_id", "task_id", "policy", "decision", "budget", "amount_usd", "reason")
+
+_err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+def _fail(message: str, code: int = 1) -> typer.Exit:
+    _err.print(f"[red]error:[/red] {message}", markup=True)
+    return typer.Exit(code)
+
+
+def parse_since(value: str | None, now: datetime | None = None) -> datetime | None:
+    """``7d``, ``24h``, ``90m`` (ago), or an ISO date/time (UTC when no zone is given)."""
+    if value is None or not value.strip():
+        return None
+    from compiler.durations import DurationError, parse_duration
+
+    text = value.strip()
+    try:
+        return (now or datetime.now(UTC)) - timedelta(seconds=parse_duration(text))
+    except DurationError:
+        pass
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise ValueError(f"invalid --since {value!r}: use a duration such as 7d, 24h or 30m, or an ISO date") from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _settings(config: Path | None) -> Any:
+    from blocks.settings import ConfigError, resolve_settings
+
+    try:
+        return resolve_settings(config)
+    except ConfigError as exc:
+        for d in exc.diagnostics:
+            _err.print(d.render(), markup=False)
+        raise typer.Exit(2 if any(d.code == "E100" for d in exc.diagnostics) else 1) from None
+
+
+async def _read_audit(settings: Any, query: Any) -> list[Any]:
+    from tasks.governance import build_client
+
+    governance = build_client(settings)
+    try:
+        return list(await governance.audit(query))
+    finally:
+        await governance.aclose()
+
+
+def _row(event: Any) -> dict[str, Any]:
+    data = event.model_dump(mode="json")
+    return {column: data.get(column) for column in COLUMNS} | {"id": data["id"], "details": data.get("details") or {}}
+
+
+def audit(
+    workflow: Annotated[str | None, typer.Option("--workflow", "-w", help="Only events of this workflow.")] = None,
+    since: Annotated[str | None, typer.Option("--since", help="Only events newer than this: 7d, 24h, 30m or an ISO date.")] = None,
+    format: Annotated[str, typer.Option("--format", "-f", help="table, json or csv")] = "table",
+    config: Annotated[Path | None, typer.Option("--config", "-c", help="orchestrator-config.yaml to use.")] = None,
+    run: Annotated[str | None, typer.Option("--run", help="Only events of this run id.")] = None,
+    kind: Annotated[str | None, typer.Option("--kind", help="Only events of this kind (policy_decision, reservation, ...).")] = None,
+    limit: Annotated[int, typer.Option("--limit", min=1, max=10_000, help="At most this many events (oldest first).")] = 1000,
+) -> None:
+    """Show the Governance audit log: policy decisions, approvals, reservations, settlements."""
+    from ecosystem.errors import EcosystemError
+    from ecosystem.governance import AuditQuery
+    from ecosystem.store import StoreError
+
+    if format not in FORMATS:
+        raise _fail(f"unknown --format '{format}' (use {', '.join(FORMATS)})", 2)
+    try:
+        moment = parse_since(since)
+    except ValueError as exc:
+        raise _fail(str(exc), 2) from None
+    settings = _settings(config)
+    query = AuditQuery(workflow=workflow, run_id=run, kind=kind, since=moment, limit=limit)
+    try:
+        events = asyncio.run(_read_audit(settings, query))
+    except (EcosystemError, StoreError) as exc:
+        raise _fail(str(exc)) from None
+    rows = [_row(e) for e in events]
+    if format == "json":
+        sys.stdout.write(json.dumps(rows, indent=2, default=str) + "\n")
+    elif format == "csv":
+        buffer = io.StringIO()
+        writer = csv.DictWriter(buffer, fieldnames=[*COLUMNS, "id", "details"], lineterminator="\n")
+        writer.writeheader()
+        for row in rows:
+            writer.writerow({**row, "details": json.dumps(row["details"], sort_keys=True, default=str)})
+        sys.stdout.write(buffer.getvalue())
+    else:
+        _print_table(rows, workflow, since)
+
+
+def _print_table(rows: list[dict[str, Any]], workflow: str | None, since: str | None) -> None:
+    from rich.table import Table
+
+    out = Console(highlight=False, soft_wrap=True)
+    if not out.is_terminal:
+        out = Console(highlight=False, soft_wrap=True, width=200)
+    scope = " ".join(filter(None, [f"workflow {workflow}" if workflow else None, f"since {since}" if since else None]))
+    table = Table(title=f"audit log{' (' + scope + ')' if scope else ''}: {len(rows)} event(s)", title_justify="left")
+    for column in COLUMNS:
+        table.add_column(column, justify="right" if column == "amount_usd" else "left", overflow="fold")
+    for row in rows:
+        cells = []
+        for column in COLUMNS:
+            value = row.get(column)
+            if column == "timestamp" and isinstance(value, str):
+                value = value.replace("T", " ")[:19]
+            elif column == "amount_usd" and isinstance(value, int | float):
+                value = f"{value:.6f}"
+            elif column == "run_id" and isinstance(value, str):
+                value = value[:8]
+            cells.append("" if value is None else str(value))
+        table.add_row(*cells)
+    out.print(table)
+
+
+def db_upgrade(
+    config: Annotated[Path | None, typer.Option("--config", "-c", help="orchestrator-config.yaml to use.")] = None,
+    url: Annotated[str | None, typer.Option("--url", help="Database URL (overrides the config's storage.url).")] = None,
+) -> None:
+    """Apply the store's migrations (PostgreSQL needs this once per release) and print the revision."""
+    from sqlalchemy.engine import make_url
+
+    from ecosystem.store import StoreError, normalize_url, upgrade
+
+    target = url
+    if not target:
+        settings = _settings(config)
+        target = settings.storage.url or settings.integration("llm-governance-core").get("storage_url")
+    resolved = normalize_url(target)
+    try:
+        safe = make_url(resolved).render_as_string(hide_password=True)
+    except Exception:
+        raise _fail(f"invalid database URL {target!r}", 2) from None
+    try:
+        revision = upgrade(resolved)
+    except StoreError as exc:
+        raise _fail(str(exc)) from None
+    except Exception as exc:  # a driver's error for a bad URL (unknown dialect, missing driver)
+        raise _fail(f"cannot migrate {safe}: {type(exc).__name__}: {exc}") from None
+    typer.echo(f"store {safe} is at revision {revision}")
