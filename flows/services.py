@@ -47,12 +47,14 @@ class Services:
 
     async def aclose(self) -> None:
         for name, client in list(self._clients.items()):
-            closer = getattr(client, "aclose", None)
-            if closer is not None:
-                try:
+            try:
+                closer = getattr(client, "aclose", None)
+                if closer is not None:
                     await closer()
-                except Exception:
-                    logger.exception("closing %s failed", name)
+                elif hasattr(client, "close"):
+                    client.close()
+            except Exception:
+                logger.exception("closing %s failed", name)
         self._clients.clear()
 
 

@@ -10,6 +10,17 @@ from __future__ import annotations
 from importlib import import_module
 
 import flows.artifacts  # noqa: E402,F401  (artifacts are a hook like the integrations)
+from flows.services import CLIENT_FACTORIES
+
+
+def _store(settings: object, services: object) -> object:
+    """The run's SQL store (cost ledger, metrics, test reports): SQLite by default, else storage.url."""
+    from ecosystem.store import Store
+
+    return Store.open(getattr(getattr(settings, "storage", None), "url", None))
+
+
+CLIENT_FACTORIES["store"] = _store
 
 for _name in ("forge", "governance", "testbench", "optimizer"):
     try:

@@ -369,6 +369,14 @@ class TestBenchHook(Hook):
             data["skipped_metrics"] = {k: dict(v) for k, v in self._skipped.items()}
         setattr(run, REPORT_ATTRIBUTE, data)
         setattr(result, REPORT_ATTRIBUTE, data)
+        try:
+            import asyncio
+
+            from ecosystem.testbench.records import save_report
+
+            await asyncio.to_thread(save_report, run.services.get("store"), run.plan.name, report)
+        except Exception as exc:  # noqa: BLE001 - the report is on the result even if the store is down
+            result.warnings.append(f"test report could not be stored: {type(exc).__name__}: {exc}")
         for task in report.tasks:
             if not task.passed:
                 result.warnings.append(

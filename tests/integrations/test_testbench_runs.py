@@ -355,3 +355,28 @@ async def test_each_foreach_item_of_an_llm_task_is_evaluated_and_reported(captur
     assert set(rows) == {"answer[0]", "answer[1]"}
     assert set(rows["answer[0]"]["scores"]) == {"relevance"}
     assert captured.report["metrics"]["relevance"]["count"] == 2
+
+
+async def test_the_run_report_and_its_scores_are_kept_in_the_store(captured: Capture, tmp_path: Path) -> None:
+    from sqlalchemy import select
+
+    from ecosystem.store import Store
+    from ecosystem.store.testbench_models import EvaluationScoreRow, TestReportRow
+
+    url = f"sqlite:///{tmp_path / 'store.db'}"
+    settings = {**config(), "storage": {"url": url}}
+    _, data = await run(EXAMPLE, {"prompt": PROMPT, "expected_response": MATCHING}, settings)
+    store = Store.open(url)
+    try:
+        with store.session(readonly=True) as session:
+            report = session.get(TestReportRow, data["run_id"])
+            scores = session.scalars(select(EvaluationScoreRow).where(EvaluationScoreRow.run_id == data["run_id"])).all()
+    finally:
+        store.close()
+    assert report is not None and report.workflow == "llm-with-evaluation"
+    assert (report.total, report.passed) == (1, 1)
+    assert {(s.task_id, s.metric) for s in scores} == {
+        ("evaluate_response", m) for m in ("semantic_similarity", "factual_consistency", "coherence", "relevance")
+    }
+    expected = data["outputs"]["quality_metrics"]
+    assert {s.metric: round(s.score, 6) for s in scores} == {m: round(v["score"], 6) for m, v in expected.items()}
