@@ -219,6 +219,57 @@ def print_summary(result: dict[str, Any]) -> None:
         out.print(json.dumps(result["outputs"], indent=2, default=str), markup=False)
 
 
+@app.command()
+def report(
+    workflow: Annotated[str | None, typer.Option("--workflow", "-w", help="Only this workflow (metadata.name).")] = None,
+    since: Annotated[str, typer.Option("--since", help="How far back, e.g. 30d, 12h.")] = "30d",
+    by: Annotated[str, typer.Option("--by", help="task, model or day")] = "task",
+    format: Annotated[str, typer.Option("--format", "-f", help="table, csv, json or markdown")] = "table",
+    config: Annotated[Path | None, typer.Option("--config", "-c", help="orchestrator-config.yaml (for storage.url).")] = None,
+) -> None:
+    """Costs, tokens, latency percentiles and quality across runs, from the store."""
+    from blocks.settings import ConfigError, resolve_settings
+    from ecosystem.store import Store, StoreError
+    from llm_orchestrator import report as reporting
+
+    if by not in ("task", "model", "day"):
+        raise _fail(f"unknown --by '{by}' (use task, model or day)", 2)
+    if format not in ("table", "csv", "json", "markdown"):
+        raise _fail(f"unknown --format '{format}' (use table, csv, json or markdown)", 2)
+    try:
+        start = reporting.since_datetime(since)
+    except ValueError as exc:
+        raise _fail(f"--since: {exc}", 2) from None
+    try:
+        settings = resolve_settings(config)
+        store = Store.open(settings.storage.url)
+    except ConfigError as exc:
+        raise _fail(str(exc), 2) from None
+    except StoreError as exc:
+        raise _fail(str(exc)) from None
+    try:
+        metrics, scores = reporting.load(store, workflow=workflow, since=start)
+    finally:
+        store.close()
+    frame = reporting.summarise(metrics, scores, by)
+    if format in ("csv", "json"):
+        sys.stdout.write(reporting.render(frame, format) + "\n")
+        return
+    if format == "markdown":
+        out.print(reporting.render(frame, "markdown"), markup=False)
+        return
+    from rich.table import Table
+
+    table = Table(title=f"since {since}" + (f", workflow {workflow}" if workflow else "") + f", by {by}", title_justify="left")
+    for column in frame.columns:
+        table.add_column(str(column), justify="left" if column in ("workflow", "task_id", "model", "day") else "right")
+    for row in frame.astype(object).where(frame.notna(), "").itertuples(index=False):
+        table.add_row(*(reporting._cell(v) for v in row))
+    out.print(table)
+    if frame.empty:
+        out.print("no runs recorded in that window (metrics are collected when the Auto-Optimizer or Governance is on)")
+
+
 def _register_subcommands() -> None:
     from llm_orchestrator.cli_governance import audit, db_upgrade
 
