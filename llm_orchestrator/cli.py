@@ -277,6 +277,9 @@ def _register_subcommands() -> None:
     db_app = typer.Typer(help="The SQL store (cost ledger, budgets, audit log, metrics).", no_args_is_help=True)
     db_app.command("upgrade")(db_upgrade)
     app.add_typer(db_app, name="db")
+    from llm_orchestrator.cli_ecosystem import ecosystem_app
+
+    app.add_typer(ecosystem_app, name="ecosystem")
 
 
 _register_subcommands()
