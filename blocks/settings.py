@@ -1,33 +1,78 @@
 """The seed's ``orchestrator-config.yaml`` as one pydantic model, and where a run gets its config.
 
-Resolution order for a run: an explicit ``--config`` file (or a mapping passed to the flow),
-then (issue 8) the saved ``OrchestratorConfig`` block, then environment variables, then the
-embedded defaults.  Integration sections are kept as mappings here and parsed by each
-ecosystem's own settings model when that integration is built, so this file does not need to
-change when an integration grows a field.
+Resolution order for a run (``resolve_settings``), first found wins:
+
+1. an explicit ``--config`` file (or a mapping/settings object passed to the flow);
+2. the saved ``OrchestratorConfig`` block named ``default``, looked up only when a Prefect API is
+   configured (``PREFECT_API_URL``, a Prefect profile, or inside a flow run).  We never start a
+   temporary server just to look;
+3. the environment: ``LLM_ORCHESTRATOR_CONFIG`` names a config file;
+4. the embedded defaults.
+
+Whichever source wins, environment variables still fill what it leaves unset:
+``ANTHROPIC_API_KEY``, ``OPENAI_API_KEY``, ``GEMINI_API_KEY``/``GOOGLE_API_KEY`` and
+``LLM_FORGE_ENDPOINT`` (see ``blocks.clients.forge_settings``).  A config file or block key always
+beats the environment.
+
+Integration sections stay mappings of what the user wrote.  Presence matters to runs (a
+Governance section that sets ``enforce_policies`` turns the hook on), so defaults are not filled
+in here.  Each section is still validated against its ecosystem settings model when the file is
+read.  An unknown key, a wrong type or a bad duration is a ``Diagnostic`` at the YAML node's
+file:line:col, like a bad workflow's, with a "did you mean" from that model's fields.  Error
+messages never echo a secret's value.
 """
 
 from __future__ import annotations
 
+import logging
 import os
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
-from compiler.diagnostics import Diagnostic
-from compiler.durations import parse_duration
-from compiler.source import load_documents
+from compiler.diagnostics import Diagnostic, did_you_mean, sort_key
+from compiler.durations import DurationError, parse_duration
+from compiler.schema_errors import model_at, translate
+from compiler.source import Path as NodePath
+from compiler.source import SourceDocument, load_documents
+
+logger = logging.getLogger("llm_orchestrator.config")
+
+DEFAULT_BLOCK_NAME = "default"
+INTEGRATIONS = ("llm-forge", "llm-test-bench", "llm-auto-optimizer", "llm-governance-core")
+# Fields that hold a duration ("60s", "5m", "1h30m" or seconds) in any section's model.
+DURATION_FIELDS = frozenset({
+    "timeout", "flush_interval", "reservation_ttl", "recommendation_cache_ttl", "initial_delay", "max_delay",
+    "max_retry_after", "offline_latency", "latency", "approval_timeout", "approval_poll_interval",
+})
 
 
 class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
 
+def mask_url(url: str | None) -> str | None:
+    """A database URL with its password replaced (``postgresql://app:***@db/x``)."""
+    if not url or "@" not in url:
+        return url
+    try:
+        from sqlalchemy.engine import make_url
+
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:
+        return "**********"
+
+
 class StorageSettings(_Section):
     type: str = "sqlite"
     url: str | None = None
+
+    def __repr_args__(self) -> Any:
+        for name, value in super().__repr_args__():
+            yield name, mask_url(value) if name == "url" else value
 
 
 class ConcurrencySettings(_Section):
@@ -51,7 +96,7 @@ class OrchestratorSettings(_Section):
     @field_validator("integrations")
     @classmethod
     def _known_integrations(cls, value: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
-        known = {"llm-forge", "llm-test-bench", "llm-auto-optimizer", "llm-governance-core"}
+        known = set(INTEGRATIONS)
         unknown = set(value) - known
         if unknown:
             raise ValueError(f"unknown integration(s) {sorted(unknown)}; known: {sorted(known)}")
@@ -60,34 +105,236 @@ class OrchestratorSettings(_Section):
     def integration(self, name: str) -> dict[str, Any]:
         return dict(self.integrations.get(name) or {})
 
+    def __repr_args__(self) -> Any:
+        # Secrets in sections are SecretStr already; database URLs stay str (the store wants one).
+        for name, value in super().__repr_args__():
+            if name == "integrations":
+                value = {
+                    section: {k: mask_url(v) if k == "storage_url" and isinstance(v, str) else v for k, v in data.items()}
+                    for section, data in value.items()
+                }
+            yield name, value
+
 
 class ConfigError(ValueError):
+    """A config that cannot be used; ``diagnostics`` say what and where."""
+
     def __init__(self, diagnostics: list[Diagnostic]) -> None:
         self.diagnostics = diagnostics
         super().__init__("\n".join(d.render() for d in diagnostics))
 
 
-def _normalise_durations(section: Any) -> Any:
-    if isinstance(section, Mapping):
-        out: dict[str, Any] = {}
-        for key, value in section.items():
-            if isinstance(value, str) and key in {"timeout", "flush_interval", "reservation_ttl"}:
-                out[key] = parse_duration(value)
-            else:
-                out[key] = _normalise_durations(value)
-        return out
-    return section
+# -- validation with positions ------------------------------------------------------------------
+
+
+def section_models() -> dict[str, type[BaseModel]]:
+    """Config section name -> the pydantic model that validates it (the ecosystem's settings;
+    Governance's section also takes the run-side approval keys)."""
+    from ecosystem.forge import ForgeSettings
+    from ecosystem.governance import GovernanceSettings
+    from ecosystem.optimizer import AutoOptimizerSettings
+    from ecosystem.testbench import TestBenchSettings
+
+    return {
+        "llm-forge": ForgeSettings,
+        "llm-test-bench": TestBenchSettings,
+        "llm-auto-optimizer": AutoOptimizerSettings,
+        "llm-governance-core": _governance_section_model(GovernanceSettings),
+    }
+
+
+_GOVERNANCE_SECTION: type[BaseModel] | None = None
+
+
+def _governance_section_model(base: type[BaseModel]) -> type[BaseModel]:
+    global _GOVERNANCE_SECTION
+    if _GOVERNANCE_SECTION is None:
+
+        class GovernanceSection(base):  # type: ignore[misc, valid-type]
+            """``GovernanceSettings`` plus the keys the run reads (tasks.governance.run_options)."""
+
+            approval_timeout: float | None = Field(default=None, ge=0, description="Seconds to wait for an approval.")
+            approval_poll_interval: float | None = Field(default=None, ge=0, description="Seconds between checks.")
+
+        _GOVERNANCE_SECTION = GovernanceSection
+    return _GOVERNANCE_SECTION
+
+
+def _dotted(path: NodePath) -> str:
+    return ".".join(str(p) for p in path) or "document"
+
+
+def _is_secret_annotation(annotation: Any) -> bool:
+    text = repr(annotation)
+    return "SecretStr" in text or "SecretDict" in text
+
+
+def _normalise(
+    value: Any, model: type[BaseModel], path: NodePath, rel: NodePath, doc: SourceDocument,
+    diagnostics: list[Diagnostic], secrets: list[str],
+) -> Any:
+    """Durations parsed to seconds (only where ``model`` has a duration field), bad ones reported
+    at their position; the values of secret fields collected so messages can mask them."""
+    if isinstance(value, list):
+        return [_normalise(v, model, (*path, i), (*rel, i), doc, diagnostics, secrets) for i, v in enumerate(value)]
+    if not isinstance(value, Mapping):
+        return value
+    here = model_at(model, rel) if rel else model
+    fields = here.model_fields if here is not None else {}
+    out: dict[str, Any] = {}
+    for key, item in value.items():
+        field = fields.get(key)
+        if field is not None and _is_secret_annotation(field.annotation):
+            _collect_secrets(item, secrets)
+            out[key] = _as_secret(item)
+            continue
+        if field is not None and key in DURATION_FIELDS and isinstance(item, str):
+            try:
+                out[key] = parse_duration(item)
+            except DurationError:
+                line, col = doc.position((*path, key))
+                diagnostics.append(Diagnostic(
+                    "E203", f"invalid duration {item!r} for {_dotted((*path, key))}", doc.file, line, col,
+                    "use seconds or a number with a unit: 250ms, 30s, 5m, 1h, 1h30m, 2d",
+                ))
+            continue
+        out[key] = _normalise(item, model, (*path, key), (*rel, key), doc, diagnostics, secrets)
+    return out
+
+
+def _as_secret(value: Any) -> Any:
+    """Strings of secret fields (and of mappings of them) as SecretStr, so that no repr, log or
+    dump of the settings shows them; anything else is left for validation to report."""
+    if isinstance(value, str):
+        return SecretStr(value)
+    if isinstance(value, Mapping):
+        return {k: SecretStr(v) if isinstance(v, str) else v for k, v in value.items()}
+    return value
+
+
+def _collect_secrets(value: Any, found: list[str]) -> None:
+    if isinstance(value, Mapping):
+        for item in value.values():
+            _collect_secrets(item, found)
+    elif isinstance(value, list):
+        for item in value:
+            _collect_secrets(item, found)
+        found.append(str(value))
+    elif isinstance(value, SecretStr):
+        found.append(value.get_secret_value())
+    elif value is not None and not isinstance(value, bool) and str(value):
+        found.append(str(value))
+
+
+def _mask(diagnostics: list[Diagnostic], secrets: list[str]) -> list[Diagnostic]:
+    values = sorted({s for s in secrets if len(s) >= 3}, key=len, reverse=True)
+    if not values:
+        return diagnostics
+    pattern = re.compile("|".join(re.escape(v) for v in values))
+    return [
+        Diagnostic(d.code, pattern.sub("**********", d.message), d.file, d.line, d.column,
+                   pattern.sub("**********", d.hint) if d.hint else d.hint, d.severity)
+        for d in diagnostics
+    ]
+
+
+def _view(doc: SourceDocument, data: Any) -> SourceDocument:
+    # ``translate`` walks ``doc.data`` with pydantic's loc (relative to the validated section) to
+    # drop union/validator names, and looks positions up by the full path (prefix + loc).
+    return SourceDocument(data, doc.file, doc.index, doc.line, doc.positions, doc.key_positions)
+
+
+def validate_document(doc: SourceDocument) -> tuple[OrchestratorSettings | None, list[Diagnostic]]:
+    """Check a loaded config document; every problem is reported, each at its YAML node."""
+    diagnostics: list[Diagnostic] = []
+    secrets: list[str] = []
+    data = doc.data
+    if not isinstance(data, Mapping):
+        return None, [Diagnostic("E103", "config file holds no mapping", doc.file, *doc.position(()),
+                                 "start with 'orchestrator:' as in examples/orchestrator-config.yaml")]
+    prefix: NodePath = ()
+    root: Any = data
+    if "orchestrator" in data:
+        prefix = ("orchestrator",)
+        root = data["orchestrator"]
+        for key in data:
+            if key != "orchestrator":
+                line, col = doc.position((key,), key=True)
+                diagnostics.append(Diagnostic(
+                    "E201", f"unknown field '{key}' in document", doc.file, line, col,
+                    did_you_mean(str(key), ["orchestrator"]) or "the config file has one top-level key, 'orchestrator'",
+                ))
+    if root is None:
+        root = {}
+    if not isinstance(root, Mapping):
+        line, col = doc.position(prefix)
+        return None, [*diagnostics, Diagnostic("E203", f"{_dotted(prefix)} must be a mapping", doc.file, line, col)]
+
+    core = {k: v for k, v in root.items() if k != "integrations"}
+    core = _normalise(core, OrchestratorSettings, prefix, (), doc, diagnostics, secrets)
+    try:
+        OrchestratorSettings.model_validate(core)
+    except ValidationError as exc:
+        diagnostics.extend(translate(exc, OrchestratorSettings, _view(doc, core), prefix))
+
+    sections: dict[str, dict[str, Any]] = {}
+    integrations = root.get("integrations")
+    ipath = (*prefix, "integrations")
+    if integrations is not None and not isinstance(integrations, Mapping):
+        line, col = doc.position(ipath)
+        diagnostics.append(Diagnostic("E203", f"{_dotted(ipath)} must be a mapping of integration sections",
+                                      doc.file, line, col, "sections: " + ", ".join(INTEGRATIONS)))
+    elif integrations:
+        models = section_models()
+        for name, section in integrations.items():
+            spath = (*ipath, name)
+            if name not in models:
+                line, col = doc.position(spath, key=True)
+                diagnostics.append(Diagnostic(
+                    "E201", f"unknown integration '{name}' in {_dotted(ipath)}", doc.file, line, col,
+                    did_you_mean(str(name), INTEGRATIONS) or "known: " + ", ".join(INTEGRATIONS),
+                ))
+                continue
+            if section is None:
+                section = {}
+            if not isinstance(section, Mapping):
+                line, col = doc.position(spath)
+                diagnostics.append(Diagnostic("E203", f"{_dotted(spath)} must be a mapping", doc.file, line, col))
+                continue
+            model = models[name]
+            cleaned = _normalise(section, model, spath, (), doc, diagnostics, secrets)
+            try:
+                model.model_validate(cleaned)
+            except ValidationError as exc:
+                diagnostics.extend(translate(exc, model, _view(doc, cleaned), spath))
+            sections[name] = cleaned
+    if diagnostics:
+        return None, sorted(_mask(diagnostics, secrets), key=sort_key)
+    return OrchestratorSettings.model_validate({**core, "integrations": sections}), []
 
 
 def settings_from_mapping(data: Mapping[str, Any], file: str = "<config>") -> OrchestratorSettings:
-    root = data.get("orchestrator", data) if isinstance(data, Mapping) else data
-    try:
-        return OrchestratorSettings.model_validate(_normalise_durations(root))
-    except (ValidationError, ValueError) as exc:
-        problems = exc.errors(include_url=False) if isinstance(exc, ValidationError) else [{"loc": (), "msg": str(exc)}]
-        raise ConfigError([
-            Diagnostic("C201", f"{'.'.join(map(str, p['loc'])) or 'config'}: {p['msg']}", file) for p in problems
-        ]) from None
+    """Settings from an already-parsed config mapping (no positions: diagnostics point at 1:1)."""
+    settings, diagnostics = validate_document(SourceDocument(data, file, 0, 1))
+    if settings is None:
+        raise ConfigError(diagnostics)
+    return settings
+
+
+def load_config_text(text: str, file: str = "<config>") -> OrchestratorSettings:
+    documents, diagnostics = load_documents(text, file)
+    if diagnostics:
+        raise ConfigError(diagnostics)
+    if not documents:
+        raise ConfigError([Diagnostic("E103", "config file holds no mapping", file, 1, 1,
+                                      "start with 'orchestrator:' as in examples/orchestrator-config.yaml")])
+    if len(documents) > 1:
+        line = documents[1].line
+        raise ConfigError([Diagnostic("E103", "a config file holds one YAML document", file, line, 1)])
+    settings, diagnostics = validate_document(documents[0])
+    if settings is None:
+        raise ConfigError(diagnostics)
+    return settings
 
 
 def load_config_file(path: str | Path) -> OrchestratorSettings:
@@ -96,29 +343,92 @@ def load_config_file(path: str | Path) -> OrchestratorSettings:
         text = Path(path).read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError([Diagnostic("E100", f"cannot read config file: {exc.strerror or exc}", file)]) from None
-    documents, diagnostics = load_documents(text, file)
-    if diagnostics:
-        raise ConfigError(diagnostics)
-    if not documents or not isinstance(documents[0].data, Mapping):
-        raise ConfigError([Diagnostic("E103", "config file holds no mapping", file)])
-    return settings_from_mapping(documents[0].data, file)
+    return load_config_text(text, file)
+
+
+# -- where a run's config comes from ------------------------------------------------------------
+
+
+def prefect_api_url() -> str | None:
+    """The configured Prefect API (env, profile or the test harness), or None.
+
+    Inside a flow run there is always an API (perhaps the ephemeral one), reported as
+    ``"<flow run>"``.  Without ``PREFECT_API_URL`` in the environment this imports Prefect's
+    settings, which costs about a second; callers only ask when no config file was given.
+    """
+    if os.environ.get("PREFECT_API_URL"):
+        return os.environ["PREFECT_API_URL"]
+    from prefect.context import FlowRunContext
+    from prefect.settings import get_current_settings
+
+    url = get_current_settings().api.url
+    if url:
+        return str(url)
+    return "<flow run>" if FlowRunContext.get() is not None else None
+
+
+def load_saved_settings(name: str = DEFAULT_BLOCK_NAME) -> OrchestratorSettings | None:
+    """The saved ``OrchestratorConfig`` block ``name`` as settings; None when no Prefect API is
+    configured or no such block exists.  An API that is configured but fails is a ConfigError:
+    silently running without the operator's budgets and policies would be worse."""
+    api = prefect_api_url()
+    if api is None:
+        return None
+    from prefect.exceptions import ObjectNotFound
+
+    from blocks.configs import OrchestratorConfig
+
+    try:
+        # _sync: resolve_settings is sync, and is also called inside async flows
+        block: OrchestratorConfig = OrchestratorConfig.load(name, _sync=True)  # type: ignore[call-arg, assignment]
+    except (ValueError, ObjectNotFound) as exc:
+        if isinstance(exc, ValidationError):
+            raise ConfigError([Diagnostic("E203", f"saved block '{name}' does not match this version's "
+                                          f"OrchestratorConfig: {exc.error_count()} problem(s)", f"block:{name}", 1, 1,
+                                          "re-apply the config file: llm-orchestrator config apply FILE")]) from None
+        return None  # no such block (or block type not registered yet)
+    except Exception as exc:
+        raise ConfigError([Diagnostic(
+            "E100", f"cannot read the saved config block '{name}' from the Prefect API at {api}: "
+            f"{type(exc).__name__}: {exc}", f"block:{name}", 1, 1,
+            "start the Prefect server, or pass --config FILE, or unset PREFECT_API_URL",
+        )]) from None
+    return block.to_settings()
+
+
+def resolve_settings_with_source(
+    config: str | Path | Mapping[str, Any] | OrchestratorSettings | None,
+    *,
+    block_name: str = DEFAULT_BLOCK_NAME,
+) -> tuple[OrchestratorSettings, str]:
+    """``resolve_settings`` plus a description of the source that won."""
+    if isinstance(config, OrchestratorSettings):
+        settings, source = config, "settings object"
+    elif isinstance(config, Mapping):
+        settings, source = settings_from_mapping(config), "mapping"
+    elif config:
+        settings, source = load_config_file(config), f"file {config}"
+    else:
+        saved = load_saved_settings(block_name)
+        if saved is not None:
+            settings, source = saved, f"block {block_name!r}"
+        elif os.environ.get("LLM_ORCHESTRATOR_CONFIG"):
+            path = os.environ["LLM_ORCHESTRATOR_CONFIG"]
+            settings, source = load_config_file(path), f"file {path} (LLM_ORCHESTRATOR_CONFIG)"
+        else:
+            settings, source = OrchestratorSettings(), "defaults"
+    if os.environ.get("LLM_ORCHESTRATOR_OFFLINE", "").lower() in {"1", "true", "yes"} and not settings.offline:
+        settings = settings.model_copy(update={"offline": True})
+        source += " (offline: LLM_ORCHESTRATOR_OFFLINE)"
+    logger.debug("config from %s", source)
+    return settings, source
 
 
 def resolve_settings(config: str | Path | Mapping[str, Any] | OrchestratorSettings | None) -> OrchestratorSettings:
-    """The effective settings for a run (explicit config first, then environment, then defaults).
+    """The effective settings for a run: ``--config`` file, else the saved ``default`` block (when a
+    Prefect API is configured), else ``LLM_ORCHESTRATOR_CONFIG``, else defaults; environment API
+    keys fill what the winner leaves unset.  ``LLM_ORCHESTRATOR_OFFLINE=1`` forces offline.
 
-    ``LLM_ORCHESTRATOR_OFFLINE=1`` forces the offline provider whatever the source (``--offline``).
+    Raises ``ConfigError`` (with positioned diagnostics) for a bad config file or block.
     """
-    if isinstance(config, OrchestratorSettings):
-        settings = config
-    elif isinstance(config, Mapping):
-        settings = settings_from_mapping(config)
-    elif config:
-        settings = load_config_file(config)
-    elif os.environ.get("LLM_ORCHESTRATOR_CONFIG"):
-        settings = load_config_file(os.environ["LLM_ORCHESTRATOR_CONFIG"])
-    else:
-        settings = OrchestratorSettings()
-    if os.environ.get("LLM_ORCHESTRATOR_OFFLINE", "").lower() in {"1", "true", "yes"} and not settings.offline:
-        settings = settings.model_copy(update={"offline": True})
-    return settings
+    return resolve_settings_with_source(config)[0]

@@ -100,10 +100,13 @@ class ExecutionPlan:
     def replace_nodes(self, nodes: Mapping[str, PlanNode], applied: str) -> ExecutionPlan:
         """A new plan with some nodes replaced (recommendations); levels are recomputed."""
         merged = {**self.nodes, **nodes}
+        levels = compute_levels(merged)
+        level_of = {i: depth for depth, ids in enumerate(levels) for i in ids}
+        merged = {i: n if n.level == level_of.get(i, n.level) else replace(n, level=level_of[i]) for i, n in merged.items()}
         return replace(
             self,
             nodes=MappingProxyType(merged),
-            levels=compute_levels(merged),
+            levels=levels,
             applied=(*self.applied, applied),
         )
 

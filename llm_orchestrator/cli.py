@@ -277,7 +277,12 @@ def _register_subcommands() -> None:
     db_app = typer.Typer(help="The SQL store (cost ledger, budgets, audit log, metrics).", no_args_is_help=True)
     db_app.command("upgrade")(db_upgrade)
     app.add_typer(db_app, name="db")
+    from llm_orchestrator.cli_config import config_app
     from llm_orchestrator.cli_ecosystem import ecosystem_app
+    from llm_orchestrator.cli_optimizer import recommendations
+
+    app.add_typer(config_app, name="config")
+    app.command()(recommendations)
 
     app.add_typer(ecosystem_app, name="ecosystem")
 

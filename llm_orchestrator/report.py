@@ -32,7 +32,7 @@ def load(store: Any, *, workflow: str | None, since: datetime) -> tuple[pd.DataF
         params["workflow"] = workflow
     metrics = _read(store, f"""SELECT workflow, run_id, task_id, model, status, timestamp, execution_time_ms,
         prompt_tokens, completion_tokens, token_count AS total_tokens, cost_nanos, quality_score
-        FROM performance_metrics WHERE {where}""", params)
+        FROM performance_metrics WHERE {where} AND status IN ('completed', 'failed')""", params)
     if metrics.empty:
         where_cost = "timestamp >= :since" + (" AND workflow_id = :workflow" if workflow else "")
         metrics = _read(store, f"""SELECT workflow_id AS workflow, run_id, task_id, model, 'completed' AS status, timestamp,

@@ -125,6 +125,7 @@ class RunMetrics:
         self.hold_for: set[str] = set()
         self.held: dict[str, list[Any]] = {}
         self.recorded: list[Any] = []
+        self.as_written: dict[str, dict[str, Any]] = {}  # node -> what an applied change replaced
         self.closed = False
         self._flushes: set[asyncio.Task[Any]] = set()
         self._started = False

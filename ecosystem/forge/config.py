@@ -93,6 +93,13 @@ class OfflineFailure(StrictModel):
     )
 
 
+class OfflineModel(StrictModel):
+    """Per-model behaviour of the offline provider (demos and benchmarks of model choice)."""
+
+    latency: Seconds | None = Field(default=None, description="Seconds per call; offline_latency when unset.")
+    cost: float | None = Field(default=None, ge=0, description="USD per call; offline_cost when unset.")
+
+
 class ForgeSettings(StrictModel):
     endpoint: str | None = Field(default=None, description="URL of a remote Forge; embedded when unset.")
     token: SecretStr | None = Field(default=None, description="Bearer token for the remote Forge.")
@@ -115,6 +122,10 @@ class ForgeSettings(StrictModel):
     )
     offline_latency: Seconds = 0.0
     offline_cost: float | None = Field(default=None, ge=0, description="Reported USD per offline call.")
+    offline_models: dict[str, OfflineModel] = Field(
+        default_factory=dict,
+        description="Requested model -> its offline latency and cost (override offline_latency/offline_cost).",
+    )
     http_tool_allowed_hosts: list[str] = Field(
         default_factory=list, description="Hosts the http-request tool may call ('*.example.com' allowed)."
     )

@@ -40,7 +40,7 @@ from ecosystem.forge.prices import PriceTable
 from ecosystem.forge.providers.anthropic import AnthropicProvider
 from ecosystem.forge.providers.base import HttpProvider
 from ecosystem.forge.providers.gemini import GeminiProvider
-from ecosystem.forge.providers.offline import OfflineProvider
+from ecosystem.forge.providers.offline import OfflineProvider, offline_cost
 from ecosystem.forge.providers.openai import OpenAIProvider
 from ecosystem.forge.providers.openai_compatible import OpenAICompatibleProvider
 from ecosystem.forge.ratelimit import RateLimiter, estimate_request_tokens
@@ -249,7 +249,7 @@ class EmbeddedForge:
 
     def _cost(self, response: ForgeInferenceResponse, requested_model: str) -> float | None:
         if response.provider == "offline":
-            return self.settings.offline_cost if self.settings.offline_cost is not None else 0.0
+            return offline_cost(self.settings, requested_model)
         for model in (response.model, requested_model):
             found = self._prices.cost(response.usage, model)
             if found is not None:

@@ -34,7 +34,10 @@ This hook runs after Test-Bench's (registration order), so auto-evaluation score
 checks the plan that will actually run, fetches the workflow's recommendations (cached for
 ``recommendation_cache_ttl``, 300 s) in ``before_workflow`` and returns the plan built by
 ``compiler.optimize.apply_recommendations``; each applied change is a sentence in
-``plan.applied`` and so in ``RunResult.applied``; skipped ones are logged with the reason.  An
+``plan.applied`` and so in ``RunResult.applied``; skipped ones are logged with the reason.
+The metrics of a changed task carry ``custom["as_written"]``: what the workflow as written had
+(the config values that were changed, ``depends_on``, ``cache``), so the history can tell the
+plan the user wrote from the plan that ran.  An
 optimizer that cannot answer leaves the plan as written (logged).
 """
 
@@ -112,11 +115,37 @@ class ApplyRecommendationsHook(Hook):
                            run.plan.name, type(exc).__name__, exc)
             return None
         plan, applied, skipped = apply_recommendations(run.plan, found.items, call_defaults=call_defaults())
+        if applied:
+            run_metrics(run.services).as_written = as_written(run.plan, plan)
         for sentence in applied:
             logger.info("auto-optimizer applied: %s", sentence)
         for sentence in skipped:
             logger.info("auto-optimizer skipped: %s", sentence)
         return plan if applied else None
+
+
+def as_written(before: Any, after: Any) -> dict[str, dict[str, Any]]:
+    """Per changed node, what the workflow as written had (config values, dependsOn, cache)."""
+    changes: dict[str, dict[str, Any]] = {}
+    for node_id, node in after.nodes.items():
+        old = before.nodes.get(node_id)
+        if old is None or old is node:
+            continue
+        found: dict[str, Any] = {}
+        old_config = old.inputs.get("config") if isinstance(old.inputs, Mapping) else None
+        new_config = node.inputs.get("config") if isinstance(node.inputs, Mapping) else None
+        old_config = old_config if isinstance(old_config, Mapping) else {}
+        new_config = new_config if isinstance(new_config, Mapping) else {}
+        for key in sorted(set(old_config) | set(new_config)):
+            if old_config.get(key) != new_config.get(key):
+                found[key] = old_config.get(key)
+        if old.depends_on != node.depends_on:
+            found["depends_on"] = sorted(old.depends_on)
+        if old.cache != node.cache:
+            found["cache"] = None if old.cache is None else old.cache.model_dump()
+        if found:
+            changes[node_id] = found
+    return changes
 
 
 def _apply_hook_for(run: Any) -> ApplyRecommendationsHook | None:
@@ -180,12 +209,15 @@ class MetricsHook(Hook):
             return None
         from ecosystem.optimizer import ResourceSampler
 
-        sampler = ResourceSampler()
-        sampler.start()
-        self._started[self._key(ctx)] = _Started(sampler, inputs if isinstance(inputs, Mapping) else {})
+        try:
+            sampler = ResourceSampler()
+            sampler.start()
+            self._started[self._key(ctx)] = _Started(sampler, inputs if isinstance(inputs, Mapping) else {})
+        except Exception:  # a measurement must never fail the task it measures
+            logger.exception("auto-optimizer: could not start measuring '%s'", ctx.task_id)
         return None
 
-    def _metric(self, ctx: Any, status: str, values: Mapping[str, Any], metadata: Mapping[str, Any],
+    def _metric(self, ctx: Any, status: Any, values: Mapping[str, Any], metadata: Mapping[str, Any],
                 error: BaseException | None = None) -> Any:
         from ecosystem.optimizer import PerformanceMetric
 
@@ -209,6 +241,8 @@ class MetricsHook(Hook):
             custom["attempt"] = int(ctx.attempt)
         if error is not None:
             custom["error"] = f"{type(error).__name__}: {error}"[:500]
+        if self.metrics is not None and ctx.task_id in self.metrics.as_written:
+            custom["as_written"] = self.metrics.as_written[ctx.task_id]
         depends, data = edges_of(ctx.node)
         return PerformanceMetric(
             workflow_id=ctx.run_id,
@@ -238,8 +272,12 @@ class MetricsHook(Hook):
         )
 
     def _add(self, metric: Any) -> None:
-        if self.metrics is not None:
+        if self.metrics is None:
+            return
+        try:
             self.metrics.add(metric)
+        except Exception:  # never fails the task; the run's warnings show undelivered metrics
+            logger.exception("auto-optimizer: could not record the metric of '%s'", metric.task_id)
 
     async def after_task(self, ctx: Any, output: Any) -> None:
         if not self.collect:
@@ -301,6 +339,8 @@ class MetricsHook(Hook):
         custom: dict[str, Any] = {}
         if record.reason:
             custom["reason"] = str(record.reason)[:500]
+        if self.metrics is not None and record.id in self.metrics.as_written:
+            custom["as_written"] = self.metrics.as_written[record.id]
         duration = record.duration or 0.0
         return PerformanceMetric(
             workflow_id=run.run_id,

@@ -322,3 +322,31 @@ async def test_assert_executor_is_a_quality_gate() -> None:
     state, data = await run(doc)
     assert state.is_failed()
     assert data["tasks"]["gate"]["error"] == "Quality score below threshold"
+
+
+async def test_prefect_sees_the_workflow_edges_names_and_tags() -> None:
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
+
+    doc = workflow("""
+    - {id: first, executor: test:work}
+    - {id: second, executor: test:work, inputs: {value: "${{ tasks.first.outputs.value }}"}}
+""", name="edges-demo")
+    _, data = await run(doc)
+    async with get_client() as client:
+        flow_run = await client.read_flow_run(data["run_id"])
+        task_runs = await client.read_task_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[data["run_id"]])))
+    assert flow_run.name == f"edges-demo-{data['run_id'][:8]}"
+    by_name = {t.name: t for t in task_runs}
+    assert set(by_name) == {"first", "second"}
+    assert set(by_name["second"].tags) == {"test", "custom"}
+    upstream = {ref.id for ref in by_name["second"].task_inputs.get("wait_for", [])}
+    assert by_name["first"].id in upstream
+
+
+async def test_flow_parameters_are_validated() -> None:
+    from flows.workflow import run_workflow
+
+    state = await run_workflow(workflow=["not", "a", "workflow"], return_state=True)  # type: ignore[arg-type]
+    assert state.is_failed()
+    assert "workflow" in (state.message or "")

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -204,7 +205,8 @@ async def test_concurrent_fan_out_never_overspends_the_run_budget(
     active = store_query(store_url, select(func.count()).select_from(BudgetReservationRow)
                          .where(BudgetReservationRow.run_id == run_id, BudgetReservationRow.status == "active"))
     assert active[0][0] == 0
-    assert any("budget 'run" in w and "100%" in w for w in data["warnings"])  # the >= 90% warning, once
+    # The >= 90% warning, once; whether the first settlement sees 90% or 100% depends on timing.
+    assert any("budget 'run" in w and re.search(r"at (9\d|100)%", w) for w in data["warnings"])
     assert len([w for w in data["warnings"] if "budget 'run" in w]) == 1
 
 

@@ -5,6 +5,8 @@ requested model or a substring of the prompt.  It never pretends to be a real mo
 reported as ``offline:<requested model>``, the provider as ``offline`` and the metadata says
 ``{"offline": true}``.  Token counts are estimates (~4 characters per token).  Failures can be
 scripted (``offline_failures``) so retry behaviour can be shown and tested without a provider.
+``offline_models`` gives a requested model its own latency and cost, so that choosing a cheaper
+or faster model shows up offline (the Auto-Optimizer's benchmark relies on it).
 """
 
 from __future__ import annotations
@@ -21,6 +23,20 @@ from ecosystem.forge.models import ForgeInferenceRequest, ForgeInferenceResponse
 
 def estimate_tokens(text: str) -> int:
     return max(1, math.ceil(len(text) / 4)) if text else 0
+
+
+def offline_latency(settings: ForgeSettings, model: str) -> float:
+    """Seconds an offline call of ``model`` takes: ``offline_models[model].latency`` or ``offline_latency``."""
+    spec = settings.offline_models.get(model)
+    return spec.latency if spec is not None and spec.latency is not None else settings.offline_latency
+
+
+def offline_cost(settings: ForgeSettings, model: str) -> float:
+    """USD an offline call of ``model`` reports: ``offline_models[model].cost``, ``offline_cost`` or 0."""
+    spec = settings.offline_models.get(model)
+    if spec is not None and spec.cost is not None:
+        return spec.cost
+    return settings.offline_cost if settings.offline_cost is not None else 0.0
 
 
 class OfflineProvider:
@@ -62,8 +78,9 @@ class OfflineProvider:
         return None
 
     async def infer(self, request: ForgeInferenceRequest, model: str) -> ForgeInferenceResponse:
-        if self._settings.offline_latency:
-            await asyncio.sleep(self._settings.offline_latency)
+        latency = offline_latency(self._settings, model)
+        if latency:
+            await asyncio.sleep(latency)
         failure = self._scripted_failure(request)
         if failure is not None:
             raise failure
