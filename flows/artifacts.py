@@ -178,7 +178,11 @@ class ArtifactHook:
             self.last_update, self.last_percent = now, percent
 
     async def after_workflow(self, run: Any, result: Any) -> None:
-        from prefect.artifacts import acreate_markdown_artifact, acreate_table_artifact, aupdate_progress_artifact
+        from prefect.artifacts import (
+            acreate_markdown_artifact,
+            acreate_table_artifact,
+            aupdate_progress_artifact,
+        )
 
         name = run.plan.name
         secrets = self._secrets()

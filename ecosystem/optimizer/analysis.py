@@ -344,8 +344,8 @@ class _Analysis:
         costs: dict[str, float] = {}
         for task in sorted(tasks):
             history = self.by_task.get(task, [])
-            # The baseline is the task as it runs now: its current (most recent) model's numbers.
-            current_model = next((m.model for m in reversed(history) if m.model), None)
+            # The baseline is the task as written: its (most recent) as-written model's numbers.
+            current_model = next((_written(m, "model", m.model) for m in reversed(history) if m.model), None)
             if current_model is not None:
                 history = [m for m in history if m.model == current_model]
             per_run = executions[task]
@@ -377,7 +377,9 @@ class _Analysis:
             with_model = [m for m in history if m.model]
             if not with_model:
                 continue
-            current = with_model[-1].model
+            # The workflow as written, not as last optimised: else applied advice would flip-flop
+            # (a switched run finds nothing cheaper, the next run reverts, the advice returns).
+            current = _written(with_model[-1], "model", with_model[-1].model)
             assert current is not None
             by_model: dict[str, list[PerformanceMetric]] = defaultdict(list)
             for m in with_model:
@@ -450,7 +452,7 @@ class _Analysis:
             if not capped:
                 continue
             latest = capped[-1]
-            current_cap = latest.max_tokens
+            current_cap = _written(latest, "max_tokens", latest.max_tokens)
             assert current_cap is not None
             if latest.model:
                 capped = [m for m in capped if m.model == latest.model]
@@ -530,7 +532,8 @@ class _Analysis:
 
     def caching(self) -> None:
         cfg = self.config
-        already_cached = {m.task_id for m in self.metrics if m.status == "cached"}
+        # Tasks the user caches themselves; a cache the optimiser applied (as_written has "cache") still counts as advice.
+        already_cached = {m.task_id for m in self.metrics if m.status == "cached" and "cache" not in _as_written(m)}
         for task, history in sorted(self.by_task.items()):
             if task in already_cached:
                 continue
@@ -664,3 +667,24 @@ def analyze(
         analysis.caching()
     analysis.parallelization()
     return analysis.result(now or datetime.now(UTC))
+
+
+def _as_written(metric: PerformanceMetric) -> dict[str, Any]:
+    """What the workflow as written had for a task the optimiser changed (recorded by the run)."""
+    written = (metric.custom or {}).get("as_written")
+    return written if isinstance(written, dict) else {}
+
+
+# What a provider call uses when the workflow leaves max_tokens unset (Forge's default, as the seed's).
+DEFAULT_MAX_TOKENS = 1000
+
+
+def _written(metric: PerformanceMetric, key: str, actual: Any) -> Any:
+    written = _as_written(metric)
+    if key not in written:
+        return actual
+    if written[key] is None:
+        return DEFAULT_MAX_TOKENS if key == "max_tokens" else actual
+    if key == "model" and isinstance(actual, str) and actual.startswith("offline:") and not str(written[key]).startswith("offline:"):
+        return f"offline:{written[key]}"  # metrics name offline models as the provider reports them
+    return written[key]
