@@ -158,6 +158,9 @@ class Estimator:
         max_tokens = config.get("max_tokens") if isinstance(config, Mapping) else None
         max_tokens = int(max_tokens) if isinstance(max_tokens, int | float) and max_tokens > 0 else DEFAULT_MAX_TOKENS
         if self.forge.offline or provider == "offline":
+            per_model = self.forge.offline_models.get(model or "") if model else None
+            if per_model is not None and per_model.cost is not None:
+                return CostEstimate(float(per_model.cost), model, True, True, prompt_tokens, max_tokens)
             if self.forge.offline_cost is not None:
                 return CostEstimate(float(self.forge.offline_cost), model, True, True, prompt_tokens, max_tokens)
             return CostEstimate(0.0, model, True, True, prompt_tokens, max_tokens)  # offline is free
