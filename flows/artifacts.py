@@ -193,6 +193,10 @@ class ArtifactHook:
         by_task, by_model = cost_tables(result)
         await acreate_table_artifact(_records(by_task), key=artifact_key(name, "cost"), description="Cost by task (USD, tokens, share)")
         await acreate_table_artifact(_records(by_model), key=artifact_key(name, "cost-by-model"), description="Cost by model")
+        report = getattr(result, "test_report", None)
+        if isinstance(report, dict) and report.get("markdown"):
+            await acreate_markdown_artifact(redact(str(report["markdown"]), secrets), key=artifact_key(name, "test-report"),
+                                            description=f"{name} Test-Bench report")
         quality = quality_table(result)
         if not quality.empty:
             await acreate_table_artifact(_records(quality), key=artifact_key(name, "quality"), description="Evaluation metrics")

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from importlib import import_module
 
-import flows.artifacts  # noqa: E402,F401  (artifacts are a hook like the integrations)
 from flows.services import CLIENT_FACTORIES
 
 
@@ -23,8 +22,8 @@ def _store(settings: object, services: object) -> object:
 CLIENT_FACTORIES["store"] = _store
 
 for _name in ("forge", "governance", "testbench", "optimizer"):
-    try:
-        import_module(f"flows.integrations.{_name}")
-    except ModuleNotFoundError as exc:  # an integration still being built is simply absent
-        if exc.name != f"flows.integrations.{_name}":
-            raise
+    import_module(f"flows.integrations.{_name}")
+
+# Artifacts last: their after_workflow must see what every integration added to the result
+# (the test report, budget warnings, applied recommendations).
+import_module("flows.artifacts")

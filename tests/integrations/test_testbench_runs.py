@@ -380,3 +380,19 @@ async def test_the_run_report_and_its_scores_are_kept_in_the_store(captured: Cap
     }
     expected = data["outputs"]["quality_metrics"]
     assert {s.metric: round(s.score, 6) for s in scores} == {m: round(v["score"], 6) for m, v in expected.items()}
+
+
+async def test_the_run_publishes_the_test_report_and_quality_table_as_artifacts(captured: Capture) -> None:
+    import json as json_module
+
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
+
+    _, data = await run(EXAMPLE, {"prompt": PROMPT, "expected_response": MATCHING}, config())
+    async with get_client() as client:
+        found = await client.read_artifacts(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[data["run_id"]])))
+    by_key = {a.key: a for a in found}
+    assert "evaluate_response" in by_key["llm-with-evaluation-test-report"].data
+    quality = json_module.loads(by_key["llm-with-evaluation-quality"].data)
+    assert {row["metric"] for row in quality} == {"semantic_similarity", "factual_consistency", "coherence", "relevance"}
+    assert all(row["task"] == "evaluate_response" for row in quality)
