@@ -458,6 +458,10 @@ class OrchestratorConfig(Block):
     )
     worker_threads: int = Field(default=8, ge=1, description="Worker threads for blocking work.")
     max_parallel_tasks: int = Field(default=20, ge=1, description="Tasks of one run that may run at once (a workflow may lower it).")
+    task_tags: bool = Field(
+        default=True,
+        description="Tag task runs [executor namespace, type] so Prefect tag concurrency limits apply; off is faster for wide fan-outs.",
+    )
     forge: ForgeConfig | None = Field(default=None, description="The llm-forge section; unset: embedded Forge with defaults.")
     test_bench: TestBenchConfig | None = Field(default=None, description="The llm-test-bench section; unset: embedded with defaults.")
     auto_optimizer: AutoOptimizerConfig | None = Field(
@@ -491,7 +495,8 @@ class OrchestratorConfig(Block):
 
         return OrchestratorSettings.model_validate({
             "storage": {"type": self.storage_type, "url": _reveal(self.storage_url)},
-            "concurrency": {"worker_threads": self.worker_threads, "max_parallel_tasks": self.max_parallel_tasks},
+            "concurrency": {"worker_threads": self.worker_threads, "max_parallel_tasks": self.max_parallel_tasks,
+                            "task_tags": self.task_tags},
             "integrations": {name: block.section() for name, block in self.integrations().items()},
             "notifications": {"webhook_url": self.webhook_url},
             "env_allowlist": list(self.env_allowlist),
@@ -512,6 +517,7 @@ class OrchestratorConfig(Block):
             storage_url=settings.storage.url,
             worker_threads=settings.concurrency.worker_threads,
             max_parallel_tasks=settings.concurrency.max_parallel_tasks,
+            task_tags=settings.concurrency.task_tags,
             webhook_url=settings.notifications.webhook_url,
             env_allowlist=list(settings.env_allowlist),
             offline=settings.offline,

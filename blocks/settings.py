@@ -78,6 +78,11 @@ class StorageSettings(_Section):
 class ConcurrencySettings(_Section):
     worker_threads: int = Field(default=8, ge=1)
     max_parallel_tasks: int = Field(default=20, ge=1)
+    # Task runs are tagged [executor namespace, type] so Prefect tag concurrency limits (e.g.
+    # `prefect concurrency-limit create llm-forge 5`) apply across flows.  Prefect then asks its
+    # API for a lease per task run, serialised per tag set; wide fan-outs that need no such
+    # limit run several times faster with `task_tags: false`.
+    task_tags: bool = True
 
 
 class NotificationSettings(_Section):

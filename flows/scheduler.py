@@ -69,6 +69,7 @@ class WorkflowRun:
         self.env = dict(env or {})
         self.secrets = secrets or {}
         self.max_parallel = max_parallel
+        self.task_tags = True
         self.records: dict[str, TaskRecord] = {}
         self.task_context: dict[str, Any] = {}
         self.failed_task: str | None = None
@@ -306,7 +307,10 @@ class Scheduler:
         wait_for = [s if s.is_completed() else allow_failure(s)
                     for dep in sorted(node.depends_on) for s in run.states.get(dep, [])]
         inputs = await run.hooks.before_node(run, node, inputs, index)
-        task = execute_node.with_options(**options_for(node, index=index))
+        options = options_for(node, index=index)
+        if not run.task_tags:
+            options["tags"] = []
+        task = execute_node.with_options(**options)
         async with self.semaphore:
             remote = getattr(run, "remote", None)  # a Dask task runner (deployments.taskrunner)
             if remote is not None:

@@ -88,6 +88,7 @@ async def execute_plan(plan: ExecutionPlan, inputs: dict[str, Any], settings: Or
     services = Services(settings)
     max_parallel = plan.max_parallel_tasks or settings.concurrency.max_parallel_tasks
     run = WorkflowRun(plan, inputs, services, run_id, env=env_context(settings), max_parallel=max_parallel)
+    run.task_tags = settings.concurrency.task_tags
     try:
         run.hooks = HookSet([*hooks_for(run), *(extra_hooks or [])])
     except Exception as exc:  # e.g. an integration's config section that does not validate

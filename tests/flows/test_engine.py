@@ -350,3 +350,14 @@ async def test_flow_parameters_are_validated() -> None:
     state = await run_workflow(workflow=["not", "a", "workflow"], return_state=True)  # type: ignore[arg-type]
     assert state.is_failed()
     assert "workflow" in (state.message or "")
+
+
+async def test_task_tags_can_be_turned_off_for_wide_fan_outs() -> None:
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
+
+    doc = workflow("    - {id: only, executor: test:work}")
+    _, data = await run(doc, config={"orchestrator": {"concurrency": {"task_tags": False}}})
+    async with get_client() as client:
+        [task_run] = await client.read_task_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[data["run_id"]])))
+    assert task_run.tags == []
