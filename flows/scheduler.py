@@ -312,7 +312,7 @@ class Scheduler:
             options["tags"] = []
         task = execute_node.with_options(**options)
         async with self.semaphore:
-            remote = getattr(run, "remote", None)  # a Dask task runner (deployments.taskrunner)
+            remote = getattr(run, "remote", None)  # a Dask task runner (flows.taskrunner)
             if remote is not None:
                 return await remote.call(node, inputs, token, item, index, wait_for or None)
             submitted: Any = task(run.run_key, node.id, inputs, item, index, token, return_state=True, wait_for=wait_for or None)

@@ -97,7 +97,7 @@ async def execute_plan(plan: ExecutionPlan, inputs: dict[str, Any], settings: Or
     try:
         if task_runner == "default":
             return await Scheduler(run).execute()
-        from deployments.taskrunner import task_runner_for  # --task-runner dask (the [dask] extra)
+        from flows.taskrunner import task_runner_for  # --task-runner dask (the [dask] extra)
 
         async with task_runner_for(run, task_runner):
             return await Scheduler(run).execute()
@@ -119,7 +119,7 @@ async def run_workflow(
         settings = resolve_settings(config)
         plan = load_plan(workflow, compile_options(settings))
         values = resolve_inputs(plan, inputs)
-        from deployments.taskrunner import check_task_runner
+        from flows.taskrunner import check_task_runner
 
         task_runner = check_task_runner(settings)
     except (ConfigError, CompilationFailed, InputError) as exc:

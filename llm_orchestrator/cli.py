@@ -143,9 +143,15 @@ def run(
     config: Annotated[Path | None, typer.Option("--config", "-c", help="orchestrator-config.yaml to use.")] = None,
     output: Annotated[str, typer.Option("--output", "-o", help="text or json")] = "text",
     offline: Annotated[bool, typer.Option("--offline", help="Serve every LLM call from the offline provider.")] = False,
+    task_runner: Annotated[str | None, typer.Option("--task-runner", help="default, dask (a local Dask cluster) or "
+                                                    "dask:<scheduler address>; needs the dask extra.")] = None,
 ) -> None:
     """Validate, then run a workflow as a Prefect flow; print a summary and its outputs."""
     import os
+
+    from llm_orchestrator.cli_deploy import apply_task_runner
+
+    apply_task_runner(task_runner)
 
     from blocks.settings import ConfigError, resolve_settings
     from compiler.inputs import InputError, resolve_inputs
@@ -278,10 +284,12 @@ def _register_subcommands() -> None:
     db_app.command("upgrade")(db_upgrade)
     app.add_typer(db_app, name="db")
     from llm_orchestrator.cli_config import config_app
+    from llm_orchestrator.cli_deploy import deploy
     from llm_orchestrator.cli_ecosystem import ecosystem_app
     from llm_orchestrator.cli_optimizer import recommendations
 
     app.add_typer(config_app, name="config")
+    app.command()(deploy)
     app.command()(recommendations)
 
     app.add_typer(ecosystem_app, name="ecosystem")
