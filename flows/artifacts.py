@@ -110,6 +110,8 @@ def summary_markdown(run: Any, result: Any) -> str:
     if not quality.empty:
         lines += ["", "## Evaluation", "", _markdown_table(_blank_missing(quality))]
     decisions = [(t, r.metadata.get("policy")) for t, r in result.tasks.items() if r.metadata.get("policy")]
+    decisions += [(t, f"{r.outputs.get('decision')} ({', '.join(map(str, r.outputs.get('violations') or [])) or 'no violations'})")
+                  for t, r in result.tasks.items() if r.executor == "llm-governance:policy-enforcer" and r.outputs.get("decision")]
     if decisions:
         lines += ["", "## Policy decisions", ""]
         lines += [f"- `{task}`: {decision}" for task, decision in decisions]

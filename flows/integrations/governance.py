@@ -93,6 +93,8 @@ class GovernanceHook(Hook):
         self.run_limit = run_limit_from(annotations, None)
         self._estimator: Estimator | None = None
         self._reservations: dict[tuple[str, str, int | None, int], str] = {}
+        # Policy decisions per task label, shown in the run summary (metadata["policy"]).
+        self._decisions: dict[str, str] = {}
         self._warned: set[str] = set()
 
     # -- helpers ---------------------------------------------------------------------------------
@@ -174,6 +176,7 @@ class GovernanceHook(Hook):
                                 inputs=extra, prompt=None if prompt is None else str(prompt),
                                 estimated=estimate.amount if estimate.priced else None)
         decision = await self._decide(request, task_label=label, subject=prompt_text(inputs))
+        self._decisions[label] = describe_decision(decision)
         privacy = next((d for d in decision.details if d.policy == "data-privacy"), None)
         # data-privacy allows with findings only when its action is "redact"
         if decision.redacted_prompt is not None or (privacy is not None and privacy.allowed and privacy.findings):
@@ -204,6 +207,9 @@ class GovernanceHook(Hook):
         from ecosystem.governance import CostRecord
 
         metadata = output.metadata
+        decided = self._decisions.pop(_label(ctx.task_id, ctx.index), None)
+        if decided is not None:
+            metadata["policy"] = decided
         raw_cost = metadata.get("cost")
         cost = float(raw_cost) if isinstance(raw_cost, int | float) and not isinstance(raw_cost, bool) else None
         reservation_id = self._reservations.pop(self._key(ctx), None)
@@ -254,3 +260,10 @@ def _hook_for(run: Any) -> GovernanceHook | None:
 
 
 HOOK_FACTORIES.append(_hook_for)
+
+
+def describe_decision(decision: Any) -> str:
+    """``allow (content-safety: allow, data-privacy: allow)`` for the run summary."""
+    parts = [f"{d.policy}: {d.decision}" + (f" ({d.reason})" if d.decision != "allow" and d.reason else "")
+             for d in getattr(decision, "details", []) or [] if d.policy]
+    return decision.decision + (f" ({', '.join(parts)})" if parts else "")

@@ -492,6 +492,16 @@ async def test_seed_example_runs_offline_and_tracks_cost_once(sqlite_url: str, p
     assert [r[0] for r in rows] == ["llm_inference"]
     budget = tasks["llm_inference"]["metadata"]["budget"]
     assert budget[0]["kind"] == "run" and budget[0]["limit"] == 10.0
+    assert tasks["llm_inference"]["metadata"]["policy"].startswith("allow (")
+    # The run summary artifact shows the policy decisions and the budget.
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
+
+    async with get_client() as client:
+        artifacts = await client.read_artifacts(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[data["run_id"]])))
+    summary = next(a.data for a in artifacts if a.key and a.key.endswith("-summary"))
+    assert "## Policy decisions" in summary and "`policy_check`: allow" in summary and "`llm_inference`: allow (" in summary
+    assert "## Budgets" in summary
 
 
 async def test_seed_example_takes_the_budget_alert_branch_when_the_budget_is_exceeded(
