@@ -9,6 +9,7 @@ Artifact failures are logged by the hook machinery and never change a run's resu
 
 from __future__ import annotations
 
+import asyncio
 import math
 import re
 import time
@@ -150,7 +151,8 @@ class ArtifactHook:
 
     def __init__(self, run: Any) -> None:
         self.run = run
-        self.progress_id: Any = None
+        self.progress: asyncio.Task[Any] | None = None
+        self.updates: list[asyncio.Task[Any]] = []
         self.done = 0
         self.last_update = 0.0
         self.last_percent = -1.0
@@ -158,52 +160,62 @@ class ArtifactHook:
     def _secrets(self) -> set[str]:
         return set(getattr(self.run.services, "secret_values", set()))
 
+    # Artifact API calls never hold up tasks: the progress artifact is created and updated in the
+    # background, and the final artifacts are sent concurrently.
+
     async def before_workflow(self, run: Any) -> None:
         from prefect.artifacts import acreate_progress_artifact
 
-        self.progress_id = await acreate_progress_artifact(
+        self.progress = asyncio.create_task(acreate_progress_artifact(
             0.0, key=artifact_key(run.plan.name, "progress"), description=f"{run.plan.name}: tasks finished"
-        )
+        ))
 
-    async def task_finished(self, run: Any, record: Any) -> None:
-        if self.progress_id is None:
-            return
+    async def _update(self, percent: float) -> None:
         from prefect.artifacts import aupdate_progress_artifact
 
+        if self.progress is not None:
+            await aupdate_progress_artifact(await self.progress, percent)
+
+    async def task_finished(self, run: Any, record: Any) -> None:
+        if self.progress is None:
+            return
         self.done += 1
         total = max(1, len(run.plan.nodes))
         percent = round(100.0 * self.done / total, 1)
         now = time.monotonic()
         # Throttled: a 10,000-task run must not send 10,000 updates.
         if percent >= 100 or (percent - self.last_percent >= 1.0 and now - self.last_update >= 0.5):
-            await aupdate_progress_artifact(self.progress_id, percent)
+            self.updates.append(asyncio.create_task(self._update(percent)))
             self.last_update, self.last_percent = now, percent
 
     async def after_workflow(self, run: Any, result: Any) -> None:
-        from prefect.artifacts import (
-            acreate_markdown_artifact,
-            acreate_table_artifact,
-            aupdate_progress_artifact,
-        )
+        from prefect.artifacts import acreate_markdown_artifact, acreate_table_artifact
 
         name = run.plan.name
         secrets = self._secrets()
-        if self.progress_id is not None and self.last_percent < 100:
-            await aupdate_progress_artifact(self.progress_id, 100.0)
-        await acreate_markdown_artifact(redact(summary_markdown(run, result), secrets), key=artifact_key(name, "summary"),
-                                        description=f"{name} run summary")
+        sends: list[Any] = list(self.updates)
+        if self.progress is not None and self.last_percent < 100:
+            sends.append(self._update(100.0))
+        sends.append(acreate_markdown_artifact(redact(summary_markdown(run, result), secrets), key=artifact_key(name, "summary"),
+                                               description=f"{name} run summary"))
         by_task, by_model = cost_tables(result)
-        await acreate_table_artifact(_records(by_task), key=artifact_key(name, "cost"), description="Cost by task (USD, tokens, share)")
-        await acreate_table_artifact(_records(by_model), key=artifact_key(name, "cost-by-model"), description="Cost by model")
+        sends.append(acreate_table_artifact(_records(by_task), key=artifact_key(name, "cost"),
+                                            description="Cost by task (USD, tokens, share)"))
+        sends.append(acreate_table_artifact(_records(by_model), key=artifact_key(name, "cost-by-model"), description="Cost by model"))
         report = getattr(result, "test_report", None)
         if isinstance(report, dict) and report.get("markdown"):
-            await acreate_markdown_artifact(redact(str(report["markdown"]), secrets), key=artifact_key(name, "test-report"),
-                                            description=f"{name} Test-Bench report")
+            sends.append(acreate_markdown_artifact(redact(str(report["markdown"]), secrets), key=artifact_key(name, "test-report"),
+                                                   description=f"{name} Test-Bench report"))
         quality = quality_table(result)
         if not quality.empty:
-            await acreate_table_artifact(_records(quality), key=artifact_key(name, "quality"), description="Evaluation metrics")
+            sends.append(acreate_table_artifact(_records(quality), key=artifact_key(name, "quality"), description="Evaluation metrics"))
         performance = task_frame(result)[["task", "state", "duration_s", "attempts", "model", "total_tokens", "cost_usd"]]
-        await acreate_table_artifact(_records(performance), key=artifact_key(name, "performance"), description="Task performance")
+        sends.append(acreate_table_artifact(_records(performance), key=artifact_key(name, "performance"),
+                                            description="Task performance"))
+        outcomes = await asyncio.gather(*sends, return_exceptions=True)
+        failures = [o for o in outcomes if isinstance(o, BaseException)]
+        if failures:
+            raise failures[0]
 
 
 def _artifact_hook(run: Any) -> ArtifactHook | None:
@@ -212,4 +224,5 @@ def _artifact_hook(run: Any) -> ArtifactHook | None:
     return ArtifactHook(run) if FlowRunContext.get() is not None else None
 
 
+_artifact_hook.runs_last = True  # type: ignore[attr-defined]
 HOOK_FACTORIES.append(_artifact_hook)

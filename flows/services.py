@@ -60,7 +60,8 @@ class Services:
 
 def hooks_for(run: Any) -> list[Any]:
     hooks = []
-    for factory in HOOK_FACTORIES:
+    # Factories marked `runs_last` (artifacts) see what every other hook added, whatever the import order.
+    for factory in sorted(HOOK_FACTORIES, key=lambda f: bool(getattr(f, "runs_last", False))):
         hook = factory(run)
         if hook is not None:
             hooks.append(hook)
