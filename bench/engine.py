@@ -113,8 +113,9 @@ async def timed(coro_factory, repeat: int = 3) -> float:  # type: ignore[no-unty
 
 
 async def main() -> None:
-    from deployments.testing import pg_available, prefect_server
     from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    from deployments.testing import pg_available, prefect_server
 
     if pg_available() is None:
         with prefect_server() as server, temporary_settings(updates={PREFECT_API_URL: server.api_url}):
