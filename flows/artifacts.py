@@ -152,6 +152,7 @@ class ArtifactHook:
     def __init__(self, run: Any) -> None:
         self.run = run
         self.progress: asyncio.Task[Any] | None = None
+        self.client: Any = None  # one API client for the run's artifacts (each new one costs an SSL context)
         self.updates: list[asyncio.Task[Any]] = []
         self.done = 0
         self.last_update = 0.0
@@ -164,17 +165,24 @@ class ArtifactHook:
     # background, and the final artifacts are sent concurrently.
 
     async def before_workflow(self, run: Any) -> None:
-        from prefect.artifacts import acreate_progress_artifact
+        from prefect.artifacts import ProgressArtifact
+        from prefect.client.orchestration import get_client
 
-        self.progress = asyncio.create_task(acreate_progress_artifact(
-            0.0, key=artifact_key(run.plan.name, "progress"), description=f"{run.plan.name}: tasks finished"
-        ))
+        self.client = get_client()
+        await self.client.__aenter__()
+
+        async def create() -> Any:
+            artifact = ProgressArtifact(progress=0.0, key=artifact_key(run.plan.name, "progress"),
+                                        description=f"{run.plan.name}: tasks finished")
+            return (await artifact.acreate(client=self.client)).id
+
+        self.progress = asyncio.create_task(create())
 
     async def _update(self, percent: float) -> None:
         from prefect.artifacts import aupdate_progress_artifact
 
         if self.progress is not None:
-            await aupdate_progress_artifact(await self.progress, percent)
+            await aupdate_progress_artifact(await self.progress, percent, client=self.client)
 
     async def task_finished(self, run: Any, record: Any) -> None:
         if self.progress is None:
@@ -189,28 +197,44 @@ class ArtifactHook:
             self.last_update, self.last_percent = now, percent
 
     async def after_workflow(self, run: Any, result: Any) -> None:
-        from prefect.artifacts import acreate_markdown_artifact, acreate_table_artifact
+        try:
+            await self._publish(run, result)
+        finally:
+            if self.client is not None:
+                await self.client.__aexit__(None, None, None)
+                self.client = None
+
+    async def _publish(self, run: Any, result: Any) -> None:
+        from prefect.artifacts import MarkdownArtifact, TableArtifact
+
+        client = self.client
+
+        def markdown(text: str, key: str, description: str) -> Any:
+            return MarkdownArtifact(markdown=text, key=key, description=description).acreate(client=client)
+
+        def table(rows: Any, key: str, description: str) -> Any:
+            return TableArtifact(table=rows, key=key, description=description).acreate(client=client)
 
         name = run.plan.name
         secrets = self._secrets()
         sends: list[Any] = list(self.updates)
         if self.progress is not None and self.last_percent < 100:
             sends.append(self._update(100.0))
-        sends.append(acreate_markdown_artifact(redact(summary_markdown(run, result), secrets), key=artifact_key(name, "summary"),
+        sends.append(markdown(redact(summary_markdown(run, result), secrets), key=artifact_key(name, "summary"),
                                                description=f"{name} run summary"))
         by_task, by_model = cost_tables(result)
-        sends.append(acreate_table_artifact(_records(by_task), key=artifact_key(name, "cost"),
+        sends.append(table(_records(by_task), key=artifact_key(name, "cost"),
                                             description="Cost by task (USD, tokens, share)"))
-        sends.append(acreate_table_artifact(_records(by_model), key=artifact_key(name, "cost-by-model"), description="Cost by model"))
+        sends.append(table(_records(by_model), key=artifact_key(name, "cost-by-model"), description="Cost by model"))
         report = getattr(result, "test_report", None)
         if isinstance(report, dict) and report.get("markdown"):
-            sends.append(acreate_markdown_artifact(redact(str(report["markdown"]), secrets), key=artifact_key(name, "test-report"),
+            sends.append(markdown(redact(str(report["markdown"]), secrets), key=artifact_key(name, "test-report"),
                                                    description=f"{name} Test-Bench report"))
         quality = quality_table(result)
         if not quality.empty:
-            sends.append(acreate_table_artifact(_records(quality), key=artifact_key(name, "quality"), description="Evaluation metrics"))
+            sends.append(table(_records(quality), key=artifact_key(name, "quality"), description="Evaluation metrics"))
         performance = task_frame(result)[["task", "state", "duration_s", "attempts", "model", "total_tokens", "cost_usd"]]
-        sends.append(acreate_table_artifact(_records(performance), key=artifact_key(name, "performance"),
+        sends.append(table(_records(performance), key=artifact_key(name, "performance"),
                                             description="Task performance"))
         outcomes = await asyncio.gather(*sends, return_exceptions=True)
         failures = [o for o in outcomes if isinstance(o, BaseException)]
