@@ -73,7 +73,7 @@ def evaluate(expression: str | Node, context: Mapping[str, Any], *, status: str 
         source = expression
     state = _State(node, source, context, status)
     try:
-        value = state.eval(node)
+        value = state.visit(node)
     except ExpressionError as exc:
         if not exc.expression:
             exc.expression = state.source
@@ -105,7 +105,7 @@ class _State:
     def fail(self, message: str, node: Node) -> ExpressionEvaluationError:
         return ExpressionEvaluationError(message, self.source, node.column)
 
-    def eval(self, node: Node) -> Any:
+    def visit(self, node: Node) -> Any:
         return _DISPATCH[type(node)](self, node)
 
     # -- leaves ----------------------------------------------------------------
@@ -131,15 +131,15 @@ class _State:
     # -- access ----------------------------------------------------------------
 
     def property(self, node: Property) -> Any:
-        return _index(self.eval(node.target), node.name)
+        return _index(self.visit(node.target), node.name)
 
     def index(self, node: Index) -> Any:
-        target = self.eval(node.target)
-        key = self.eval(node.index)
+        target = self.visit(node.target)
+        key = self.visit(node.index)
         return _index(target, key)
 
     def filter(self, node: Filter) -> Any:
-        target = self.eval(node.target)
+        target = self.visit(node.target)
         if isinstance(target, FilteredArray):
             flat = FilteredArray()
             for item in target:
@@ -157,7 +157,7 @@ class _State:
     # -- operators -------------------------------------------------------------
 
     def unary(self, node: Unary) -> Any:
-        value = self.eval(node.operand)
+        value = self.visit(node.operand)
         if node.op == "!":
             return not truthy(value)
         if node.op != "-":  # only reachable for hand-built trees
@@ -168,14 +168,14 @@ class _State:
 
     def binary(self, node: Binary) -> Any:
         op = node.op
-        left = self.eval(node.left)
+        left = self.visit(node.left)
         if op == "&&":
-            return self.eval(node.right) if truthy(left) else left
+            return self.visit(node.right) if truthy(left) else left
         if op == "||":
-            return left if truthy(left) else self.eval(node.right)
+            return left if truthy(left) else self.visit(node.right)
         if op == "??":
-            return self.eval(node.right) if left is None else left
-        right = self.eval(node.right)
+            return self.visit(node.right) if left is None else left
+        right = self.visit(node.right)
         comparison = _COMPARISONS.get(op)
         if comparison is not None:
             return comparison(left, right)
@@ -221,7 +221,7 @@ class _State:
         return result
 
     def ternary(self, node: Ternary) -> Any:
-        return self.eval(node.then) if truthy(self.eval(node.condition)) else self.eval(node.otherwise)
+        return self.visit(node.then) if truthy(self.visit(node.condition)) else self.visit(node.otherwise)
 
     def call(self, node: Call) -> Any:
         spec = lookup(node.name)
@@ -230,7 +230,7 @@ class _State:
         count = len(node.args)
         if count < spec.min_args or (spec.max_args is not None and count > spec.max_args):
             raise self.fail(f"function {spec.name}() takes {spec.arity_text()}, got {count}", node)
-        args = [self.eval(arg) for arg in node.args]
+        args = [self.visit(arg) for arg in node.args]
         try:
             return spec.impl(args, self.status)
         except ExpressionError as exc:
