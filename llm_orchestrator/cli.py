@@ -16,6 +16,9 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 
+from llm_orchestrator.cli_support import err, settings_or_exit
+from llm_orchestrator.cli_support import fail as _fail
+
 app = typer.Typer(
     name="llm-orchestrator",
     help="Declarative YAML LLM workflows compiled into Prefect flows.",
@@ -26,14 +29,8 @@ app = typer.Typer(
 out = Console(highlight=False, soft_wrap=True)
 if not out.is_terminal:
     out = Console(highlight=False, soft_wrap=True, width=160)  # piped output: no 80-column truncation
-err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 FORMAT_TEXT = "text"
-
-
-def _fail(message: str, code: int = 1) -> typer.Exit:
-    err.print(f"[red]error:[/red] {message}", markup=True)
-    return typer.Exit(code)
 
 
 def _compile_one(path: Path, *, quiet_warnings: bool = False) -> Any:
@@ -153,19 +150,13 @@ def run(
 
     apply_task_runner(task_runner)
 
-    from blocks.settings import ConfigError, resolve_settings
     from compiler.inputs import InputError, resolve_inputs
 
     if output not in ("text", "json"):
         raise _fail(f"unknown --output '{output}' (use text or json)", 2)
     if offline:
         os.environ["LLM_ORCHESTRATOR_OFFLINE"] = "1"
-    try:
-        settings = resolve_settings(config)
-    except ConfigError as exc:
-        for d in exc.diagnostics:
-            err.print(d.render(), markup=False)
-        raise typer.Exit(2 if any(d.code == "E100" for d in exc.diagnostics) else 1) from None
+    settings = settings_or_exit(config)
     plan = _compile_one(file, quiet_warnings=output == "json")
     try:
         values = resolve_inputs(plan, _gather_inputs(plan, input or [], inputs_file))

@@ -23,15 +23,13 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 
+from llm_orchestrator.cli_support import err as _err
+from llm_orchestrator.cli_support import fail as _fail
+
 FORMATS = ("yaml", "json")
 
 _out = Console(highlight=False, soft_wrap=True)
-_err = Console(stderr=True, highlight=False, soft_wrap=True)
 
-
-def _fail(message: str, code: int = 1) -> typer.Exit:
-    _err.print(f"[red]error:[/red] {message}", markup=True)
-    return typer.Exit(code)
 
 
 def _diagnostics(exc: Any) -> typer.Exit:

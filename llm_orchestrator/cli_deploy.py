@@ -25,8 +25,10 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 
+from llm_orchestrator.cli_support import err as _err
+from llm_orchestrator.cli_support import fail as _fail
+
 _out = Console(highlight=False, soft_wrap=True)
-_err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 TaskRunnerOption = Annotated[
     str | None,
@@ -34,10 +36,6 @@ TaskRunnerOption = Annotated[
                                        "overrides orchestrator.task_runner. Needs the [dask] extra."),
 ]
 
-
-def _fail(message: str, code: int = 1) -> typer.Exit:
-    _err.print(f"[red]error:[/red] {message}", markup=True)
-    return typer.Exit(code)
 
 
 def apply_task_runner(value: str | None) -> None:

@@ -29,15 +29,13 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 
+from llm_orchestrator.cli_support import fail as _fail
+from llm_orchestrator.cli_support import settings_or_exit as _settings
+
 FORMATS = ("table", "json", "csv")
 COLUMNS = ("timestamp", "kind", "workflow", "run_id", "task_id", "policy", "decision", "budget", "amount_usd", "reason")
 
-_err = Console(stderr=True, highlight=False, soft_wrap=True)
 
-
-def _fail(message: str, code: int = 1) -> typer.Exit:
-    _err.print(f"[red]error:[/red] {message}", markup=True)
-    return typer.Exit(code)
 
 
 def parse_since(value: str | None, now: datetime | None = None) -> datetime | None:
@@ -57,16 +55,6 @@ def parse_since(value: str | None, now: datetime | None = None) -> datetime | No
         raise ValueError(f"invalid --since {value!r}: use a duration such as 7d, 24h or 30m, or an ISO date") from None
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
-
-def _settings(config: Path | None) -> Any:
-    from blocks.settings import ConfigError, resolve_settings
-
-    try:
-        return resolve_settings(config)
-    except ConfigError as exc:
-        for d in exc.diagnostics:
-            _err.print(d.render(), markup=False)
-        raise typer.Exit(2 if any(d.code == "E100" for d in exc.diagnostics) else 1) from None
 
 
 async def _read_audit(settings: Any, query: Any) -> list[Any]:

@@ -26,25 +26,14 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 
+from llm_orchestrator.cli_support import err as _err
+from llm_orchestrator.cli_support import fail as _fail
+from llm_orchestrator.cli_support import settings_or_exit as _settings
+
 FORMATS = ("table", "json")
 
-_err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
-def _fail(message: str, code: int = 1) -> typer.Exit:
-    _err.print(f"[red]error:[/red] {message}", markup=True)
-    return typer.Exit(code)
-
-
-def _settings(config: Path | None) -> Any:
-    from blocks.settings import ConfigError, resolve_settings
-
-    try:
-        return resolve_settings(config)
-    except ConfigError as exc:
-        for d in exc.diagnostics:
-            _err.print(d.render(), markup=False)
-        raise typer.Exit(2 if any(d.code == "E100" for d in exc.diagnostics) else 1) from None
 
 
 def _plan_of(workflow: str) -> Any:

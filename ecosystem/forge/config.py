@@ -11,26 +11,12 @@ seconds or the config file's ``"60s"``/``"5m"`` spelling.
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Mapping
 from typing import Annotated, Any
 
 from pydantic import BeforeValidator, Field, SecretStr, field_validator
 
-from ecosystem.models import StrictModel
-
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
-_UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
-
-
-def parse_duration(value: Any) -> Any:
-    """``"60s"``, ``"5m"``, ``"250ms"`` or a number -> seconds; anything else is left to pydantic."""
-    if isinstance(value, str):
-        match = _DURATION.match(value)
-        if match:
-            return float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
-    return value
-
+from ecosystem.models import StrictModel, parse_duration
 
 Seconds = Annotated[float, BeforeValidator(parse_duration), Field(ge=0)]
 

@@ -20,14 +20,13 @@ and milliseconds; quality is on the scale the metrics use (0..1 for Test-Bench s
 
 from __future__ import annotations
 
-import re
 import uuid
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import ConfigDict, Field, SecretStr, field_validator
 
-from ecosystem.models import StrictModel
+from ecosystem.models import StrictModel, parse_duration
 
 MetricStatus = Literal["completed", "failed", "skipped", "cached"]
 JsonScalar = int | float | str | bool | None
@@ -213,17 +212,6 @@ class Recommendations(StrictModel):
     sample_size: int = Field(default=0, ge=0, description="Metrics the analysis read.")
 
 
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
-_UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
-
-
-def parse_duration(value: Any) -> Any:
-    """``"30s"``, ``"5m"``, ``"250ms"`` or a number of seconds -> float seconds (others unchanged)."""
-    if isinstance(value, str):
-        match = _DURATION.match(value)
-        if match:
-            return float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
-    return value
 
 
 class AutoOptimizerSettings(StrictModel):
