@@ -379,34 +379,60 @@ def load_saved_settings(name: str = DEFAULT_BLOCK_NAME) -> OrchestratorSettings 
     api = prefect_api_url()
     if api is None:
         return None
-    from prefect.exceptions import ObjectNotFound
-
     from blocks.configs import OrchestratorConfig
 
     try:
-        # _sync: resolve_settings is sync, and is also called inside async flows
         block: OrchestratorConfig = OrchestratorConfig.load(name, _sync=True)  # type: ignore[call-arg, assignment]
-    except (ValueError, ObjectNotFound) as exc:
-        if isinstance(exc, ValidationError):
-            raise ConfigError([Diagnostic("E203", f"saved block '{name}' does not match this version's "
-                                          f"OrchestratorConfig: {exc.error_count()} problem(s)", f"block:{name}", 1, 1,
-                                          "re-apply the config file: llm-orchestrator config apply FILE")]) from None
-        return None  # no such block (or block type not registered yet)
     except Exception as exc:
-        raise ConfigError([Diagnostic(
-            "E100", f"cannot read the saved config block '{name}' from the Prefect API at {api}: "
-            f"{type(exc).__name__}: {exc}", f"block:{name}", 1, 1,
-            "start the Prefect server, or pass --config FILE, or unset PREFECT_API_URL",
-        )]) from None
+        _saved_block_failure(exc, name, api)
+        return None
     return block.to_settings()
+
+
+async def aload_saved_settings(name: str = DEFAULT_BLOCK_NAME) -> OrchestratorSettings | None:
+    """``load_saved_settings`` for async callers (the flow): it reuses the run's API client,
+    where the sync form would build a client of its own and block the event loop."""
+    api = prefect_api_url()
+    if api is None:
+        return None
+    from blocks.configs import OrchestratorConfig
+
+    try:
+        block: OrchestratorConfig = await OrchestratorConfig.aload(name)  # type: ignore[assignment]
+    except Exception as exc:
+        _saved_block_failure(exc, name, api)
+        return None
+    return block.to_settings()
+
+
+def _saved_block_failure(exc: Exception, name: str, api: str) -> None:
+    """Nothing for a block that does not exist; a ConfigError for one that cannot be read or used."""
+    from prefect.exceptions import ObjectNotFound
+
+    if isinstance(exc, ValidationError):
+        raise ConfigError([Diagnostic("E203", f"saved block '{name}' does not match this version's "
+                                      f"OrchestratorConfig: {exc.error_count()} problem(s)", f"block:{name}", 1, 1,
+                                      "re-apply the config file: llm-orchestrator config apply FILE")]) from None
+    if isinstance(exc, ValueError | ObjectNotFound):
+        return  # no such block (or block type not registered yet)
+    raise ConfigError([Diagnostic(
+        "E100", f"cannot read the saved config block '{name}' from the Prefect API at {api}: "
+        f"{type(exc).__name__}: {exc}", f"block:{name}", 1, 1,
+        "start the Prefect server, or pass --config FILE, or unset PREFECT_API_URL",
+    )]) from None
+
+
+_NOT_READ = object()
 
 
 def resolve_settings_with_source(
     config: str | Path | Mapping[str, Any] | OrchestratorSettings | None,
     *,
     block_name: str = DEFAULT_BLOCK_NAME,
+    saved: Any = _NOT_READ,
 ) -> tuple[OrchestratorSettings, str]:
-    """``resolve_settings`` plus a description of the source that won."""
+    """``resolve_settings`` plus a description of the source that won.  ``saved``: the saved
+    block's settings when the caller has already read them (``aresolve_settings``)."""
     if isinstance(config, OrchestratorSettings):
         settings, source = config, "settings object"
     elif isinstance(config, Mapping):
@@ -414,7 +440,8 @@ def resolve_settings_with_source(
     elif config:
         settings, source = load_config_file(config), f"file {config}"
     else:
-        saved = load_saved_settings(block_name)
+        if saved is _NOT_READ:
+            saved = load_saved_settings(block_name)
         if saved is not None:
             settings, source = saved, f"block {block_name!r}"
         elif os.environ.get("LLM_ORCHESTRATOR_CONFIG"):
@@ -427,6 +454,13 @@ def resolve_settings_with_source(
         source += " (offline: LLM_ORCHESTRATOR_OFFLINE)"
     logger.debug("config from %s", source)
     return settings, source
+
+
+async def aresolve_settings(config: str | Path | Mapping[str, Any] | OrchestratorSettings | None) -> OrchestratorSettings:
+    """``resolve_settings`` for async callers: the saved block is read with the async client."""
+    from_block = not config and not isinstance(config, Mapping | OrchestratorSettings)
+    saved = await aload_saved_settings() if from_block else _NOT_READ
+    return resolve_settings_with_source(config, saved=saved)[0]
 
 
 def resolve_settings(config: str | Path | Mapping[str, Any] | OrchestratorSettings | None) -> OrchestratorSettings:

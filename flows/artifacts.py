@@ -2,7 +2,9 @@
 
 Keys are stable per workflow (``<workflow>-summary``, ``-cost``, ``-cost-by-model``,
 ``-quality``, ``-performance``, ``-progress``) so the Prefect UI shows each one's history across
-runs.  Tables are built with pandas and passed to Prefect as records.  Every text that leaves
+runs.  Each keyed artifact costs the server a write of tens of milliseconds at the end of the
+run, so tables with nothing in them (cost for a run that called no model, quality for a run
+that evaluated nothing) are not sent.  Tables are built with pandas and passed to Prefect as records.  Every text that leaves
 here goes through ``redact`` first: a secret held by the run's clients never reaches an artifact.
 Artifact failures are logged by the hook machinery and never change a run's result.
 """
@@ -10,10 +12,13 @@ Artifact failures are logged by the hook machinery and never change a run's resu
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import contextvars
+import logging
 import math
 import re
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 import pandas as pd
@@ -22,6 +27,8 @@ from compiler.graph import to_mermaid
 from flows.services import HOOK_FACTORIES
 
 MASK = "****"
+PROGRESS_AFTER = 1.0  # seconds a run goes on before its progress artifact is created
+logger = logging.getLogger("llm_orchestrator.artifacts")
 
 
 def artifact_key(workflow: str, kind: str) -> str:
@@ -151,10 +158,12 @@ class ArtifactHook:
 
     def __init__(self, run: Any) -> None:
         self.run = run
-        self.progress: asyncio.Task[Any] | None = None
+        self.progress: asyncio.Task[Any] | None = None  # resolves to the progress artifact's id
+        self.progress_sent = False  # the progress artifact's creation has been sent
         self.client: Any = None  # one API client for the run's artifacts (each new one costs an SSL context)
         self.updates: list[asyncio.Task[Any]] = []
         self.done = 0
+        self.percent = 0.0
         self.last_update = 0.0
         self.last_percent = -1.0
 
@@ -162,21 +171,31 @@ class ArtifactHook:
         return set(getattr(self.run.services, "secret_values", set()))
 
     # Artifact API calls never hold up tasks: the progress artifact is created and updated in the
-    # background, and the final artifacts are sent concurrently.
+    # background, and the final artifacts are sent concurrently.  The progress artifact is only
+    # created once a run has gone on for PROGRESS_AFTER seconds: a shorter run gets it at the
+    # end, at 100%, in the same batch as the other artifacts, instead of paying the server a
+    # create and updates while its tasks are starting.
 
     async def before_workflow(self, run: Any) -> None:
-        from prefect.artifacts import ProgressArtifact
         from prefect.client.orchestration import get_client
 
         self.client = get_client()
         await self.client.__aenter__()
 
-        async def create() -> Any:
-            artifact = ProgressArtifact(progress=0.0, key=artifact_key(run.plan.name, "progress"),
-                                        description=f"{run.plan.name}: tasks finished")
-            return (await artifact.acreate(client=self.client)).id
+        async def create_later() -> Any:
+            await asyncio.sleep(PROGRESS_AFTER)
+            self.progress_sent = True
+            self.last_update, self.last_percent = time.monotonic(), self.percent
+            return await self._create_progress(self.percent)
 
-        self.progress = asyncio.create_task(create())
+        self.progress = asyncio.create_task(create_later())
+
+    async def _create_progress(self, percent: float) -> Any:
+        from prefect.artifacts import ProgressArtifact
+
+        name = self.run.plan.name
+        artifact = ProgressArtifact(progress=percent, key=artifact_key(name, "progress"), description=f"{name}: tasks finished")
+        return (await artifact.acreate(client=self.client)).id
 
     async def _update(self, percent: float) -> None:
         from prefect.artifacts import aupdate_progress_artifact
@@ -189,7 +208,9 @@ class ArtifactHook:
             return
         self.done += 1
         total = max(1, len(run.plan.nodes))
-        percent = round(100.0 * self.done / total, 1)
+        self.percent = percent = round(100.0 * self.done / total, 1)
+        if not self.progress_sent:
+            return
         now = time.monotonic()
         # Throttled: a 10,000-task run must not send 10,000 updates.
         if percent >= 100 or (percent - self.last_percent >= 1.0 and now - self.last_update >= 0.5):
@@ -197,6 +218,14 @@ class ArtifactHook:
             self.last_update, self.last_percent = now, percent
 
     async def after_workflow(self, run: Any, result: Any) -> None:
+        publication = self._publish_and_close(run, result)
+        flow_run_id = _deferring_flow_run()
+        if flow_run_id is None:
+            await publication
+        else:  # sent while Prefect records the final state; the flow's state hooks wait for it
+            _PENDING.setdefault(flow_run_id, []).append(asyncio.create_task(publication))
+
+    async def _publish_and_close(self, run: Any, result: Any) -> None:
         try:
             await self._publish(run, result)
         finally:
@@ -218,14 +247,19 @@ class ArtifactHook:
         name = run.plan.name
         secrets = self._secrets()
         sends: list[Any] = list(self.updates)
-        if self.progress is not None and self.last_percent < 100:
+        if self.progress is not None and not self.progress_sent:
+            self.progress.cancel()
+            self.progress = None
+            sends.append(self._create_progress(100.0))
+        elif self.progress is not None and self.last_percent < 100:
             sends.append(self._update(100.0))
         sends.append(markdown(redact(summary_markdown(run, result), secrets), key=artifact_key(name, "summary"),
                                                description=f"{name} run summary"))
         by_task, by_model = cost_tables(result)
-        sends.append(table(_records(by_task), key=artifact_key(name, "cost"),
-                                            description="Cost by task (USD, tokens, share)"))
-        sends.append(table(_records(by_model), key=artifact_key(name, "cost-by-model"), description="Cost by model"))
+        if not by_task.empty:  # a run that called no model has no costs to tabulate (the summary says 0 USD)
+            sends.append(table(_records(by_task), key=artifact_key(name, "cost"),
+                               description="Cost by task (USD, tokens, share)"))
+            sends.append(table(_records(by_model), key=artifact_key(name, "cost-by-model"), description="Cost by model"))
         report = getattr(result, "test_report", None)
         if isinstance(report, dict) and report.get("markdown"):
             sends.append(markdown(redact(str(report["markdown"]), secrets), key=artifact_key(name, "test-report"),
@@ -240,6 +274,42 @@ class ArtifactHook:
         failures = [o for o in outcomes if isinstance(o, BaseException)]
         if failures:
             raise failures[0]
+
+
+# The final artifacts need the run's result, so they are the last thing a run does.  In the
+# `run_workflow` flow they are not awaited by the flow function: they are sent while Prefect
+# proposes the run's final state (one more API round trip), and `finish_publications`, one of
+# that flow's state hooks (completion, failure, crash, cancellation), waits for them before the
+# flow run returns.  Elsewhere (a flow of the caller's own) they are awaited in place.
+_DEFER: contextvars.ContextVar[bool] = contextvars.ContextVar("llmo_defer_artifacts", default=False)
+_PENDING: dict[str, list[asyncio.Task[None]]] = {}
+
+
+@contextlib.contextmanager
+def deferred_publications() -> Iterator[None]:
+    """Around the body of a flow whose state hooks include ``finish_publications``."""
+    token = _DEFER.set(True)
+    try:
+        yield
+    finally:
+        _DEFER.reset(token)
+
+
+def _deferring_flow_run() -> str | None:
+    from prefect.context import FlowRunContext
+
+    context = FlowRunContext.get()
+    if not _DEFER.get() or context is None or context.flow_run is None:
+        return None
+    return str(context.flow_run.id)
+
+
+async def finish_publications(flow: Any, flow_run: Any, state: Any) -> None:
+    """Prefect flow state hook: wait for this flow run's artifacts; log what failed."""
+    pending = _PENDING.pop(str(flow_run.id), [])
+    for outcome in await asyncio.gather(*pending, return_exceptions=True):
+        if isinstance(outcome, BaseException):
+            logger.error("publishing the run's artifacts failed: %s: %s", type(outcome).__name__, outcome)
 
 
 def _artifact_hook(run: Any) -> ArtifactHook | None:

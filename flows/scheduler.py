@@ -22,6 +22,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from prefect import allow_failure
+from prefect.client.schemas.objects import TaskRunResult
+from prefect.task_engine import run_task
 
 from compiler.explain import uses_status_function
 from compiler.expressions import ExpressionError, evaluate, find_spans, has_expression, parse, render
@@ -29,7 +31,7 @@ from compiler.plan import EVENT_KINDS, BranchGate, ExecutionPlan, PlanNode
 from flows.records import RunResult, TaskRecord
 from tasks.errors import InputRenderError, retry_info
 from tasks.hooks import HookSet
-from tasks.runner import execute_node, options_for, register_run, unregister_run
+from tasks.runner import register_run, task_for, unregister_run
 
 logger = logging.getLogger("llm_orchestrator.scheduler")
 
@@ -302,21 +304,23 @@ class Scheduler:
 
     async def call(self, node: PlanNode, inputs: dict[str, Any], token: Any, *, item: Any = None, index: int | None = None) -> Any:
         run = self.run
-        # Upstream states give the Prefect UI its edges; failed ones (continueOnError) must be
-        # wrapped or Prefect would refuse to start this task run.
-        wait_for = [s if s.is_completed() else allow_failure(s)
-                    for dep in sorted(node.depends_on) for s in run.states.get(dep, [])]
+        upstream = [s for dep in sorted(node.depends_on) for s in run.states.get(dep, [])]
         inputs = await run.hooks.before_node(run, node, inputs, index)
-        options = options_for(node, index=index)
-        if not run.task_tags:
-            options["tags"] = []
-        task = execute_node.with_options(**options)
         async with self.semaphore:
             remote = getattr(run, "remote", None)  # a Dask task runner (flows.taskrunner)
             if remote is not None:
+                # Failed upstream states (continueOnError) must be wrapped or Prefect refuses to start.
+                wait_for = [s if s.is_completed() else allow_failure(s) for s in upstream]
                 return await remote.call(node, inputs, token, item, index, wait_for or None)
-            submitted: Any = task(run.run_key, node.id, inputs, item, index, token, return_state=True, wait_for=wait_for or None)
-            return await submitted
+            # The scheduler has already waited for the upstream tasks, so they are recorded as
+            # this task run's inputs (the run graph's edges) rather than passed as `wait_for`,
+            # which would make Prefect fetch every upstream result again, synchronously.
+            runs: set[Any] = {TaskRunResult(id=s.state_details.task_run_id) for s in upstream if s.state_details.task_run_id}
+            parameters = {"run_key": run.run_key, "node_id": node.id, "inputs": inputs, "item": item, "index": index,
+                          "cache_token": token, "upstream": sorted(node.depends_on) or None}
+            started: Any = run_task(task_for(node, tags=run.task_tags), parameters=parameters, return_type="state",
+                                    dependencies={"upstream": runs} if runs else None)  # an async task: a coroutine
+            return await started
 
     async def outcome(self, state: Any) -> tuple[bool, Any, bool]:
         """(ok, data-or-error, cached) of a finished Prefect task-run state."""

@@ -12,6 +12,7 @@ Async on purpose: in Prefect 3.9 a sync flow pays about a second at exit joining
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import logging
 import os
@@ -23,11 +24,12 @@ from prefect import flow
 from prefect.states import Completed, Failed, State
 
 import flows.integrations  # noqa: F401  (registers the ecosystem clients and hooks)
-from blocks.settings import ConfigError, OrchestratorSettings, resolve_settings
+from blocks.settings import ConfigError, OrchestratorSettings, aresolve_settings
 from compiler.compile import CompileOptions, CompileResult, compile_document, compile_file
 from compiler.diagnostics import CompilationFailed
 from compiler.inputs import InputError, resolve_inputs
 from compiler.plan import ExecutionPlan
+from flows.artifacts import deferred_publications, finish_publications
 from flows.records import RunResult
 from flows.scheduler import Scheduler, WorkflowRun
 from flows.services import Services, hooks_for
@@ -62,20 +64,31 @@ def load_plan(workflow: str | Path | Mapping[str, Any], options: CompileOptions 
     return result.plan
 
 
-def _flow_run_name() -> str:
-    from prefect.runtime import flow_run
-
-    params = flow_run.parameters or {}
-    workflow = params.get("workflow")
-    name = "workflow"
+def _workflow_name(workflow: Any) -> str:
     try:
         if isinstance(workflow, Mapping):
-            name = str((workflow.get("metadata") or {}).get("name") or name)
-        elif workflow:
-            name = load_plan(workflow).name
+            return str((workflow.get("metadata") or {}).get("name") or "workflow")
+        return load_plan(workflow).name if workflow else "workflow"
     except Exception:
-        name = Path(str(workflow)).stem if workflow and not isinstance(workflow, Mapping) else name
-    return f"{name}-{str(flow_run.id or '')[:8]}"
+        return Path(str(workflow)).stem if workflow and not isinstance(workflow, Mapping) else "workflow"
+
+
+async def _name_flow_run(workflow: Any) -> None:
+    """Rename this flow run ``<workflow>-<short id>`` with the run's own API client.  Done here
+    rather than with ``@flow(flow_run_name=...)``, which costs every run a synchronous API
+    client and a blocking lookup of the result storage before the flow starts."""
+    from prefect.context import FlowRunContext
+
+    context = FlowRunContext.get()
+    if context is None or context.flow_run is None or context.client is None:
+        return
+    name = f"{_workflow_name(workflow)}-{str(context.flow_run.id)[:8]}"
+    try:
+        client: Any = context.client  # the run's async client
+        await client.set_flow_run_name(context.flow_run.id, name)
+        context.flow_run.name = name
+    except Exception as exc:  # a name is not worth failing a run for
+        logger.warning("could not rename flow run %s to %s: %s", context.flow_run.id, name, exc)
 
 
 def env_context(settings: OrchestratorSettings) -> dict[str, str]:
@@ -105,7 +118,8 @@ async def execute_plan(plan: ExecutionPlan, inputs: dict[str, Any], settings: Or
         await services.aclose()
 
 
-@flow(name=FLOW_NAME, flow_run_name=_flow_run_name, log_prints=False, validate_parameters=True)
+@flow(name=FLOW_NAME, log_prints=False, validate_parameters=True, on_completion=[finish_publications],
+      on_failure=[finish_publications], on_crashed=[finish_publications], on_cancellation=[finish_publications])
 async def run_workflow(
     workflow: str | dict[str, Any],
     inputs: dict[str, Any] | None = None,
@@ -115,8 +129,18 @@ async def run_workflow(
     from prefect.runtime import flow_run
 
     run_id = str(flow_run.id or "local")
+    naming = asyncio.create_task(_name_flow_run(workflow))
     try:
-        settings = resolve_settings(config)
+        with deferred_publications():  # the run's artifacts are awaited by the state hooks above
+            return await _run(workflow, inputs, config, run_id)
+    finally:
+        await naming
+
+
+async def _run(workflow: str | dict[str, Any], inputs: dict[str, Any] | None, config: str | dict[str, Any] | None,
+               run_id: str) -> State:
+    try:
+        settings = await aresolve_settings(config)
         plan = load_plan(workflow, compile_options(settings))
         values = resolve_inputs(plan, inputs)
         from flows.taskrunner import check_task_runner

@@ -1,17 +1,21 @@
 """The one generic Prefect task every workflow node runs through.
 
-``execute_node`` is specialised per node with ``with_options`` (name, task-run name, tags,
-retries, retry condition, cache policy); there is no code generation.  Its parameters are only
-data (run key, node id, rendered inputs, item/index), so Prefect's cache key and UI show what
-the task actually ran on; the live objects of the run (plan, services, hooks) are found by run
-key in this process.
+``execute_node`` is specialised with ``with_options`` (name, tags, retries, retry condition,
+cache policy); there is no code generation.  ``task_for`` makes one specialised task per
+distinct executor/tags/retry/cache shape and every node of that shape shares it: ``with_options``
+reads the function's source each time (milliseconds per call), which per node would cost a
+50-task DAG more than Prefect's own work.  Task runs are still named after the node (the name
+is computed from the parameters).  Parameters are only data (run key, node id, rendered inputs,
+item/index, upstream ids), so Prefect's cache key and UI show what the task actually ran on;
+the live objects of the run (plan, services, hooks) are found by run key in this process.
 
 Retries: Prefect retries only what ``should_retry`` accepts: errors that say they are retryable
 (``is_retryable()``), optionally narrowed by the task's ``retryOn`` kinds.  The delay of the next
 attempt is decided per failure: an error's own retry-after hint wins over the configured backoff
 (exponential, linear or constant, capped by ``maxDelay``, with jitter).  Prefect reads the delay
 from the task object right after the retry condition returns, so the condition sets it there on
-the per-call copy of the task.
+the task object; no await separates the condition from that read, so a task shared by
+concurrent task runs still gives each retry its own delay.
 """
 
 from __future__ import annotations
@@ -109,7 +113,11 @@ async def execute_node(
     item: Any = None,
     index: int | None = None,
     cache_token: Any = None,
+    upstream: list[str] | None = None,
 ) -> dict[str, Any]:
+    """Run node ``node_id`` of run ``run_key`` on ``inputs``.  ``upstream`` (the ids of the tasks
+    it waited for) is not used here: it is what the UI shows, and the key under which the
+    scheduler records the upstream task runs, which draws the run graph's edges."""
     run = _RUNS[run_key]
     node: PlanNode = run.plan.nodes[node_id]
     context = get_run_context()
@@ -161,6 +169,32 @@ def check_output_types(node: PlanNode, values: dict[str, Any]) -> None:
             raise OutputTypeError(
                 f"task '{node.id}' output '{name}' should be {expected} but is {type_name_of(value)}"
             )
+
+
+def task_run_name(parameters: dict[str, Any]) -> str:
+    """``node`` or ``node[index]`` for a forEach item: what the Prefect UI calls the task run."""
+    index = parameters.get("index")
+    return str(parameters["node_id"]) if index is None else f"{parameters['node_id']}[{index}]"
+
+
+_TASKS: dict[tuple[Any, ...], Any] = {}
+
+
+def task_for(node: PlanNode, *, tags: bool = True) -> Any:
+    """The Prefect task ``node`` runs as, shared with every node of the same shape."""
+    retry = node.retry.model_dump_json() if node.retry and node.retry.max_attempts > 1 else None
+    ttl = node.cache.ttl if node.cache and node.cache.enabled else None
+    key = (str(node.executor), tuple(node.tags) if tags else (), retry, ttl)
+    specialised = _TASKS.get(key)
+    if specialised is None:
+        if len(_TASKS) >= 1024:  # a long-lived worker running many workflows
+            _TASKS.clear()
+        options = options_for(node)
+        options.update(name=str(node.executor), task_run_name=task_run_name)
+        if not tags:
+            options["tags"] = []
+        specialised = _TASKS[key] = execute_node.with_options(**options)
+    return specialised
 
 
 def options_for(node: PlanNode, *, index: int | None = None) -> dict[str, Any]:

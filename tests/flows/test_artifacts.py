@@ -45,6 +45,40 @@ async def test_every_run_publishes_summary_cost_performance_and_progress() -> No
     assert float(found["artifact-demo-progress"].data) == 100.0
 
 
+async def test_runs_without_costs_send_no_empty_cost_tables() -> None:
+    register()
+    doc = workflow("""
+    - {id: plain, executor: test:work}
+""", name="artifact-no-cost")
+    state, data = await run(doc)
+    assert state.is_completed()
+    found = await artifacts_of(data["run_id"])
+    keys = {artifact_key("artifact-no-cost", k) for k in ("summary", "performance", "progress", "cost", "cost-by-model")}
+    assert set(found) & keys == keys - {"artifact-no-cost-cost", "artifact-no-cost-cost-by-model"}
+    assert "total cost 0.000000 USD" in found["artifact-no-cost-summary"].data
+
+
+@pytest.mark.parametrize("after", [0.0, 0.2, 60.0], ids=["created-at-once", "created-mid-run", "created-at-end"])
+async def test_one_progress_artifact_per_run_ends_at_100(after: float, monkeypatch: pytest.MonkeyPatch) -> None:
+    import flows.artifacts
+
+    monkeypatch.setattr(flows.artifacts, "PROGRESS_AFTER", after)
+    register()
+    name = f"artifact-progress-{int(after * 10)}"
+    doc = workflow("""
+    - {id: a, executor: test:work, inputs: {sleep: 0.15}}
+    - {id: b, executor: test:work, inputs: {sleep: 0.15}, dependsOn: [a]}
+    - {id: c, executor: test:work, inputs: {sleep: 0.15}, dependsOn: [b]}
+""", name=name)
+    state, data = await run(doc)
+    assert state.is_completed()
+    async with get_client() as client:
+        found = await client.read_artifacts(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[data["run_id"]])))
+    progress = [a for a in found if a.key == artifact_key(name, "progress")]
+    assert len(progress) == 1
+    assert float(progress[0].data) == 100.0
+
+
 async def test_failed_runs_publish_the_error_and_skip_reasons() -> None:
     register()
     probe.reset()

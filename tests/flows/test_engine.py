@@ -340,7 +340,7 @@ async def test_prefect_sees_the_workflow_edges_names_and_tags() -> None:
     by_name = {t.name: t for t in task_runs}
     assert set(by_name) == {"first", "second"}
     assert set(by_name["second"].tags) == {"test", "custom"}
-    upstream = {ref.id for ref in by_name["second"].task_inputs.get("wait_for", [])}
+    upstream = {ref.id for ref in by_name["second"].task_inputs.get("upstream", [])}
     assert by_name["first"].id in upstream
 
 
