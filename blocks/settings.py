@@ -432,7 +432,7 @@ def resolve_settings_with_source(
     saved: Any = _NOT_READ,
 ) -> tuple[OrchestratorSettings, str]:
     """``resolve_settings`` plus a description of the source that won.  ``saved``: the saved
-    block's settings when the caller has already read them (``aresolve_settings``)."""
+    block's settings (or None) when the caller has already read them, as the flow does."""
     if isinstance(config, OrchestratorSettings):
         settings, source = config, "settings object"
     elif isinstance(config, Mapping):
@@ -454,13 +454,6 @@ def resolve_settings_with_source(
         source += " (offline: LLM_ORCHESTRATOR_OFFLINE)"
     logger.debug("config from %s", source)
     return settings, source
-
-
-async def aresolve_settings(config: str | Path | Mapping[str, Any] | OrchestratorSettings | None) -> OrchestratorSettings:
-    """``resolve_settings`` for async callers: the saved block is read with the async client."""
-    from_block = not config and not isinstance(config, Mapping | OrchestratorSettings)
-    saved = await aload_saved_settings() if from_block else _NOT_READ
-    return resolve_settings_with_source(config, saved=saved)[0]
 
 
 def resolve_settings(config: str | Path | Mapping[str, Any] | OrchestratorSettings | None) -> OrchestratorSettings:

@@ -2,7 +2,7 @@
 
 Keys are stable per workflow (``<workflow>-summary``, ``-cost``, ``-cost-by-model``,
 ``-quality``, ``-performance``, ``-progress``) so the Prefect UI shows each one's history across
-runs.  Each keyed artifact costs the server a write of tens of milliseconds at the end of the
+runs.  The progress artifact exists for runs that last longer than ``PROGRESS_AFTER``.  Each keyed artifact costs the server a write of tens of milliseconds at the end of the
 run, so tables with nothing in them (cost for a run that called no model, quality for a run
 that evaluated nothing) are not sent.  Tables are built with pandas and passed to Prefect as records.  Every text that leaves
 here goes through ``redact`` first: a secret held by the run's clients never reaches an artifact.
@@ -172,9 +172,9 @@ class ArtifactHook:
 
     # Artifact API calls never hold up tasks: the progress artifact is created and updated in the
     # background, and the final artifacts are sent concurrently.  The progress artifact is only
-    # created once a run has gone on for PROGRESS_AFTER seconds: a shorter run gets it at the
-    # end, at 100%, in the same batch as the other artifacts, instead of paying the server a
-    # create and updates while its tasks are starting.
+    # created once a run has gone on for PROGRESS_AFTER seconds: a run that is over sooner has
+    # nothing to watch (its summary holds every task's state), and would only pay the server a
+    # create and updates while its tasks start and end.
 
     async def before_workflow(self, run: Any) -> None:
         from prefect.client.orchestration import get_client
@@ -248,9 +248,8 @@ class ArtifactHook:
         secrets = self._secrets()
         sends: list[Any] = list(self.updates)
         if self.progress is not None and not self.progress_sent:
-            self.progress.cancel()
+            self.progress.cancel()  # the run ended before there was progress worth showing
             self.progress = None
-            sends.append(self._create_progress(100.0))
         elif self.progress is not None and self.last_percent < 100:
             sends.append(self._update(100.0))
         sends.append(markdown(redact(summary_markdown(run, result), secrets), key=artifact_key(name, "summary"),

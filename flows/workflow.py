@@ -24,7 +24,12 @@ from prefect import flow
 from prefect.states import Completed, Failed, State
 
 import flows.integrations  # noqa: F401  (registers the ecosystem clients and hooks)
-from blocks.settings import ConfigError, OrchestratorSettings, aresolve_settings
+from blocks.settings import (
+    ConfigError,
+    OrchestratorSettings,
+    aload_saved_settings,
+    resolve_settings_with_source,
+)
 from compiler.compile import CompileOptions, CompileResult, compile_document, compile_file
 from compiler.diagnostics import CompilationFailed
 from compiler.inputs import InputError, resolve_inputs
@@ -73,22 +78,46 @@ def _workflow_name(workflow: Any) -> str:
         return Path(str(workflow)).stem if workflow and not isinstance(workflow, Mapping) else "workflow"
 
 
-async def _name_flow_run(workflow: Any) -> None:
-    """Rename this flow run ``<workflow>-<short id>`` with the run's own API client.  Done here
+async def _name_flow_run(flow_run_id: Any, workflow: Any) -> None:
+    """Rename the flow run ``<workflow>-<short id>`` with the run's own API client.  Done here
     rather than with ``@flow(flow_run_name=...)``, which costs every run a synchronous API
     client and a blocking lookup of the result storage before the flow starts."""
-    from prefect.context import FlowRunContext
+    from prefect.client.orchestration import get_client
 
-    context = FlowRunContext.get()
-    if context is None or context.flow_run is None or context.client is None:
-        return
-    name = f"{_workflow_name(workflow)}-{str(context.flow_run.id)[:8]}"
+    name = f"{_workflow_name(workflow)}-{str(flow_run_id)[:8]}"
     try:
-        client: Any = context.client  # the run's async client
-        await client.set_flow_run_name(context.flow_run.id, name)
-        context.flow_run.name = name
+        client: Any = get_client()  # inside a flow run: the run's async client
+        await client.set_flow_run_name(flow_run_id, name)
     except Exception as exc:  # a name is not worth failing a run for
-        logger.warning("could not rename flow run %s to %s: %s", context.flow_run.id, name, exc)
+        logger.warning("could not rename flow run %s to %s: %s", flow_run_id, name, exc)
+
+
+async def _saved_settings_or_error(config: Any) -> Any:
+    """The saved config block's settings (None: none, or not needed), or the ConfigError."""
+    if config or isinstance(config, Mapping):
+        return None
+    try:
+        return await aload_saved_settings()
+    except ConfigError as exc:
+        return exc
+
+
+# A run's first API calls (the saved config block, the run's name) start the moment Prefect
+# marks it Running, from the flow's on_running hook, so they overlap Prefect's own set-up of
+# the run context (a flow-run read and a blocking result-storage lookup) instead of following it.
+_STARTS: dict[str, tuple[asyncio.Task[Any], asyncio.Task[None]]] = {}
+
+
+def _start(flow_run_id: Any, parameters: Mapping[str, Any]) -> tuple[asyncio.Task[Any], asyncio.Task[None]]:
+    return (asyncio.create_task(_saved_settings_or_error(parameters.get("config"))),
+            asyncio.create_task(_name_flow_run(flow_run_id, parameters.get("workflow"))))
+
+
+async def _start_early(flow: Any, flow_run: Any, state: Any) -> None:
+    """Prefect on_running hook: start the run's first API calls (see ``_STARTS``)."""
+    key = str(flow_run.id)
+    if key not in _STARTS:
+        _STARTS[key] = _start(flow_run.id, flow_run.parameters or {})
 
 
 def env_context(settings: OrchestratorSettings) -> dict[str, str]:
@@ -118,8 +147,9 @@ async def execute_plan(plan: ExecutionPlan, inputs: dict[str, Any], settings: Or
         await services.aclose()
 
 
-@flow(name=FLOW_NAME, log_prints=False, validate_parameters=True, on_completion=[finish_publications],
-      on_failure=[finish_publications], on_crashed=[finish_publications], on_cancellation=[finish_publications])
+@flow(name=FLOW_NAME, log_prints=False, validate_parameters=True, on_running=[_start_early],
+      on_completion=[finish_publications], on_failure=[finish_publications], on_crashed=[finish_publications],
+      on_cancellation=[finish_publications])
 async def run_workflow(
     workflow: str | dict[str, Any],
     inputs: dict[str, Any] | None = None,
@@ -129,18 +159,23 @@ async def run_workflow(
     from prefect.runtime import flow_run
 
     run_id = str(flow_run.id or "local")
-    naming = asyncio.create_task(_name_flow_run(workflow))
+    started = _STARTS.pop(run_id, None) or _start(flow_run.id, {"workflow": workflow, "config": config})
+    saved, naming = started
     try:
         with deferred_publications():  # the run's artifacts are awaited by the state hooks above
-            return await _run(workflow, inputs, config, run_id)
+            return await _run(workflow, inputs, config, run_id, saved)
     finally:
+        saved.cancel()
         await naming
 
 
 async def _run(workflow: str | dict[str, Any], inputs: dict[str, Any] | None, config: str | dict[str, Any] | None,
-               run_id: str) -> State:
+               run_id: str, saved: asyncio.Task[Any]) -> State:
     try:
-        settings = await aresolve_settings(config)
+        block = await saved
+        if isinstance(block, ConfigError):
+            raise block
+        settings = resolve_settings_with_source(config, saved=block)[0]  # `saved` only counts without a config
         plan = load_plan(workflow, compile_options(settings))
         values = resolve_inputs(plan, inputs)
         from flows.taskrunner import check_task_runner

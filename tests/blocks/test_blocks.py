@@ -245,6 +245,27 @@ def test_resolution_order_file_then_block_then_env_then_defaults(
     assert forge_key(resolve_settings(None)) is None
 
 
+def test_run_workflow_without_a_config_runs_on_the_saved_block(tmp_path: Path) -> None:
+    from flows.workflow import run_workflow
+    from tests.flows.helpers import probe, register, workflow
+
+    register()
+    probe.reset()
+    path = tmp_path / "serial.yaml"
+    path.write_text("orchestrator:\n  concurrency: {max_parallel_tasks: 1}\n")
+    assert invoke("config", "apply", str(path)).exit_code == 0
+    doc = workflow("\n".join(f"    - {{id: t{i}, executor: test:work, inputs: {{sleep: 0.05}}}}" for i in range(3)))
+    try:
+        state = asyncio.run(run_workflow(doc, {}, None, return_state=True))
+    finally:
+        OrchestratorConfig.delete("default")
+    assert state.is_completed()
+    assert probe.max_active == 1  # the block's limit, not the default of 20
+    probe.reset()
+    assert asyncio.run(run_workflow(doc, {}, None, return_state=True)).is_completed()
+    assert probe.max_active == 3  # block deleted: defaults again
+
+
 @flow(persist_result=False)
 async def _source_inside_a_flow() -> tuple[int, str]:
     from blocks.settings import resolve_settings_with_source

@@ -1,4 +1,4 @@
-"""Run artifacts: markdown summary, pandas-built cost/quality/performance tables, progress."""
+"""Run artifacts: markdown summary, pandas-built cost/quality/performance tables, progress (runs over 1 s)."""
 
 from __future__ import annotations
 
@@ -31,7 +31,7 @@ async def test_every_run_publishes_summary_cost_performance_and_progress() -> No
     state, data = await run(doc)
     assert state.is_completed()
     found = await artifacts_of(data["run_id"])
-    assert set(found) >= {artifact_key("artifact-demo", k) for k in ("summary", "cost", "cost-by-model", "performance", "progress")}
+    assert set(found) >= {artifact_key("artifact-demo", k) for k in ("summary", "cost", "cost-by-model", "performance")}
 
     cost_rows = json.loads(found["artifact-demo-cost"].data)
     assert {row["task"]: row["cost_usd"] for row in cost_rows} == {"draft": 0.30, "review": 0.10, "polish": 0.20}
@@ -42,7 +42,6 @@ async def test_every_run_publishes_summary_cost_performance_and_progress() -> No
     summary = found["artifact-demo-summary"].data
     assert "```mermaid" in summary and "draft --> review" in summary
     assert "total cost 0.600000 USD" in summary
-    assert float(found["artifact-demo-progress"].data) == 100.0
 
 
 async def test_runs_without_costs_send_no_empty_cost_tables() -> None:
@@ -53,12 +52,12 @@ async def test_runs_without_costs_send_no_empty_cost_tables() -> None:
     state, data = await run(doc)
     assert state.is_completed()
     found = await artifacts_of(data["run_id"])
-    keys = {artifact_key("artifact-no-cost", k) for k in ("summary", "performance", "progress", "cost", "cost-by-model")}
+    keys = {artifact_key("artifact-no-cost", k) for k in ("summary", "performance", "cost", "cost-by-model")}
     assert set(found) & keys == keys - {"artifact-no-cost-cost", "artifact-no-cost-cost-by-model"}
     assert "total cost 0.000000 USD" in found["artifact-no-cost-summary"].data
 
 
-@pytest.mark.parametrize("after", [0.0, 0.2, 60.0], ids=["created-at-once", "created-mid-run", "created-at-end"])
+@pytest.mark.parametrize("after", [0.0, 0.2, 60.0], ids=["created-at-once", "created-mid-run", "run-too-short"])
 async def test_one_progress_artifact_per_run_ends_at_100(after: float, monkeypatch: pytest.MonkeyPatch) -> None:
     import flows.artifacts
 
@@ -75,6 +74,9 @@ async def test_one_progress_artifact_per_run_ends_at_100(after: float, monkeypat
     async with get_client() as client:
         found = await client.read_artifacts(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[data["run_id"]])))
     progress = [a for a in found if a.key == artifact_key(name, "progress")]
+    if after > 1.0:  # the run (~0.5 s) was over before its progress was worth an artifact
+        assert progress == []
+        return
     assert len(progress) == 1
     assert float(progress[0].data) == 100.0
 
