@@ -2,7 +2,10 @@
 
 Each node starts as soon as its dependencies have finished (no waiting for a whole level), as
 a Prefect task run through ``tasks.runner.execute_node``, with at most ``maxParallelTasks``
-task runs in flight (a semaphore held per task run, so ``forEach`` items share the bound).
+executors at work (``forEach`` items share the bound).  A task run takes its slot before Prefect
+creates it and gives it back the moment its executor is done (``tasks.runner.Slot``), so the
+next task starts while Prefect is still recording the last one's completion; a retry takes a
+slot again before its attempt.
 ``if`` conditions, branch conditions, ``forEach`` lists and inputs are evaluated here, in the
 flow, against the results so far; results are data and are never evaluated again.
 
@@ -31,7 +34,7 @@ from compiler.plan import EVENT_KINDS, BranchGate, ExecutionPlan, PlanNode
 from flows.records import RunResult, TaskRecord
 from tasks.errors import InputRenderError, retry_info
 from tasks.hooks import HookSet
-from tasks.runner import register_run, task_for, unregister_run
+from tasks.runner import Slot, register_run, task_for, unregister_run
 
 logger = logging.getLogger("llm_orchestrator.scheduler")
 
@@ -73,6 +76,7 @@ class WorkflowRun:
         self.max_parallel = max_parallel
         self.task_tags = True
         self.records: dict[str, TaskRecord] = {}
+        self.slots: dict[tuple[str, int | None], Any] = {}  # concurrency slots of task runs in flight
         self.task_context: dict[str, Any] = {}
         self.failed_task: str | None = None
         self.error: str | None = None
@@ -306,12 +310,15 @@ class Scheduler:
         run = self.run
         upstream = [s for dep in sorted(node.depends_on) for s in run.states.get(dep, [])]
         inputs = await run.hooks.before_node(run, node, inputs, index)
-        async with self.semaphore:
+        slot = Slot(self.semaphore)
+        await slot.acquire()
+        try:
             remote = getattr(run, "remote", None)  # a Dask task runner (flows.taskrunner)
             if remote is not None:
                 # Failed upstream states (continueOnError) must be wrapped or Prefect refuses to start.
                 wait_for = [s if s.is_completed() else allow_failure(s) for s in upstream]
                 return await remote.call(node, inputs, token, item, index, wait_for or None)
+            run.slots[(node.id, index)] = slot  # released by execute_node once the executor is done
             # The scheduler has already waited for the upstream tasks, so they are recorded as
             # this task run's inputs (the run graph's edges) rather than passed as `wait_for`,
             # which would make Prefect fetch every upstream result again, synchronously.
@@ -321,6 +328,9 @@ class Scheduler:
             started: Any = run_task(task_for(node, tags=run.task_tags), parameters=parameters, return_type="state",
                                     dependencies={"upstream": runs} if runs else None)  # an async task: a coroutine
             return await started
+        finally:
+            run.slots.pop((node.id, index), None)
+            slot.release()
 
     async def outcome(self, state: Any) -> tuple[bool, Any, bool]:
         """(ok, data-or-error, cached) of a finished Prefect task-run state."""

@@ -41,6 +41,26 @@ from tasks.registry import body_for
 _RUNS: dict[str, Any] = {}
 
 
+class Slot:
+    """One of a run's ``maxParallelTasks`` slots, held by one task run: taken by the scheduler
+    before the task run starts, given back by ``execute_node`` as soon as the executor is done
+    (Prefect's recording of the completion needs no slot), taken again for a retry."""
+
+    def __init__(self, semaphore: asyncio.Semaphore) -> None:
+        self.semaphore = semaphore
+        self.held = False
+
+    async def acquire(self) -> None:
+        if not self.held:
+            await self.semaphore.acquire()
+            self.held = True
+
+    def release(self) -> None:
+        if self.held:
+            self.held = False
+            self.semaphore.release()
+
+
 def register_run(key: str, run: Any) -> None:
     _RUNS[key] = run
 
@@ -135,6 +155,9 @@ async def execute_node(
         index=index,
         annotations=run.plan.annotations,
     )
+    slot = getattr(run, "slots", {}).get((node_id, index))
+    if slot is not None:
+        await slot.acquire()  # held already, unless this is a retry
     started = time.perf_counter()
     body = body_for(node.spec)
     try:
@@ -155,6 +178,9 @@ async def execute_node(
     except BaseException as error:
         await run.hooks.task_failed(ctx, error)
         raise
+    finally:
+        if slot is not None:
+            slot.release()
     return {"outputs": output.values, "metadata": output.metadata}
 
 

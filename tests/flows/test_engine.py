@@ -59,6 +59,25 @@ async def test_parallelism_never_exceeds_max_parallel_tasks() -> None:
     assert probe.max_active == 3
 
 
+async def test_a_slot_is_given_back_while_a_task_waits_to_retry_and_taken_again_for_the_retry() -> None:
+    # Two slots, three tasks: `flaky` fails, waits 0.3 s to retry; meanwhile the slot it gave back
+    # lets `c` run beside `b`; the retry then waits for a slot again, so never more than 2 run.
+    probe.fail_plan["flaky"] = [retryable(), None]
+    doc = workflow("""
+    - id: flaky
+      executor: test:work
+      inputs: {sleep: 0.05}
+      retry: {maxAttempts: 2, initialDelay: 0.3, backoff: constant, jitter: false}
+    - {id: b, executor: test:work, inputs: {sleep: 0.5}}
+    - {id: c, executor: test:work, inputs: {sleep: 0.5}}
+""", extra="  concurrency:\n    maxParallelTasks: 2")
+    state, data = await run(doc)
+    assert state.is_completed()
+    assert probe.calls["flaky"] == 2 and data["tasks"]["flaky"]["attempts"] == 2
+    assert probe.max_active == 2
+    assert probe.order.index("c") < probe.order.index("flaky", 1)  # c started during flaky's retry delay
+
+
 async def test_foreach_items_share_the_parallelism_bound() -> None:
     doc = workflow("""
     - id: fan
