@@ -19,6 +19,7 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
+from uuid import UUID
 
 from prefect import flow
 from prefect.states import Completed, Failed, State
@@ -102,22 +103,19 @@ async def _saved_settings_or_error(config: Any) -> Any:
         return exc
 
 
-# A run's first API calls (the saved config block, the run's name) start the moment Prefect
-# marks it Running, from the flow's on_running hook, so they overlap Prefect's own set-up of
-# the run context (a flow-run read and a blocking result-storage lookup) instead of following it.
-_STARTS: dict[str, tuple[asyncio.Task[Any], asyncio.Task[None]]] = {}
+# The saved config block is read from the flow's on_running hook, the moment Prefect marks the
+# run Running, so the request overlaps Prefect's own set-up of the run context (a flow-run read
+# and a blocking result-storage lookup) instead of following it.  The run is renamed later, in
+# the background while its first tasks start: nothing waits on the name, and the server is busy
+# enough at a run's start.
+_SAVED: dict[str, asyncio.Task[Any]] = {}
 
 
-def _start(flow_run_id: Any, parameters: Mapping[str, Any]) -> tuple[asyncio.Task[Any], asyncio.Task[None]]:
-    return (asyncio.create_task(_saved_settings_or_error(parameters.get("config"))),
-            asyncio.create_task(_name_flow_run(flow_run_id, parameters.get("workflow"))))
-
-
-async def _start_early(flow: Any, flow_run: Any, state: Any) -> None:
-    """Prefect on_running hook: start the run's first API calls (see ``_STARTS``)."""
+async def _read_config_early(flow: Any, flow_run: Any, state: Any) -> None:
+    """Prefect on_running hook: start reading the saved config block (see ``_SAVED``)."""
     key = str(flow_run.id)
-    if key not in _STARTS:
-        _STARTS[key] = _start(flow_run.id, flow_run.parameters or {})
+    if key not in _SAVED:
+        _SAVED[key] = asyncio.create_task(_saved_settings_or_error((flow_run.parameters or {}).get("config")))
 
 
 def env_context(settings: OrchestratorSettings) -> dict[str, str]:
@@ -147,7 +145,7 @@ async def execute_plan(plan: ExecutionPlan, inputs: dict[str, Any], settings: Or
         await services.aclose()
 
 
-@flow(name=FLOW_NAME, log_prints=False, validate_parameters=True, on_running=[_start_early],
+@flow(name=FLOW_NAME, log_prints=False, validate_parameters=True, on_running=[_read_config_early],
       on_completion=[finish_publications], on_failure=[finish_publications], on_crashed=[finish_publications],
       on_cancellation=[finish_publications])
 async def run_workflow(
@@ -159,20 +157,22 @@ async def run_workflow(
     from prefect.runtime import flow_run
 
     run_id = str(flow_run.id or "local")
-    started = _STARTS.pop(run_id, None) or _start(flow_run.id, {"workflow": workflow, "config": config})
-    saved, naming = started
+    saved = _SAVED.pop(run_id, None) or asyncio.create_task(_saved_settings_or_error(config))
+    naming: list[asyncio.Task[None]] = []
     try:
         with deferred_publications():  # the run's artifacts are awaited by the state hooks above
-            return await _run(workflow, inputs, config, run_id, saved)
+            return await _run(workflow, inputs, config, run_id, saved, naming)
     finally:
         saved.cancel()
-        await naming
+        await asyncio.gather(*naming)
 
 
 async def _run(workflow: str | dict[str, Any], inputs: dict[str, Any] | None, config: str | dict[str, Any] | None,
-               run_id: str, saved: asyncio.Task[Any]) -> State:
+               run_id: str, saved: asyncio.Task[Any], naming: list[asyncio.Task[None]]) -> State:
     try:
         block = await saved
+        if run_id != "local":
+            naming.append(asyncio.create_task(_name_flow_run(UUID(run_id), workflow)))
         if isinstance(block, ConfigError):
             raise block
         settings = resolve_settings_with_source(config, saved=block)[0]  # `saved` only counts without a config
