@@ -18,6 +18,8 @@
     after_workflow(run, result)       after events and outputs; always called
 
 Hooks are objects with any subset of these async methods; ``HookSet`` calls them in order.
+``before_task``, ``after_task`` and ``task_failed`` run while the task holds its
+``maxParallelTasks`` slot (an evaluation that calls a judge model counts as work in flight).
 A failing ``before_*`` hook fails what it guards, and so does a failing ``after_task``: it runs
 inside the task run, before the task counts as done (a cost that cannot be settled must be
 seen).  A failing ``task_failed``, ``task_finished`` or ``after_workflow`` hook is logged and
