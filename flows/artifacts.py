@@ -2,10 +2,12 @@
 
 Keys are stable per workflow (``<workflow>-summary``, ``-cost``, ``-cost-by-model``,
 ``-quality``, ``-performance``, ``-progress``) so the Prefect UI shows each one's history across
-runs.  The progress artifact exists for runs that last longer than ``PROGRESS_AFTER``.  Each keyed artifact costs the server a write of tens of milliseconds at the end of the
-run, so tables with nothing in them (cost for a run that called no model, quality for a run
-that evaluated nothing) are not sent.  Tables are built with pandas and passed to Prefect as records.  Every text that leaves
-here goes through ``redact`` first: a secret held by the run's clients never reaches an artifact.
+runs.  The progress artifact exists for runs that last longer than ``PROGRESS_AFTER``.  Each
+keyed artifact costs the server a write of tens of milliseconds at the end of the run, so tables
+with nothing in them (cost for a run that called no model, quality for a run that evaluated
+nothing) are not sent.  Tables are built with pandas and passed to Prefect as records.  Every
+text that leaves here goes through ``redact`` first: a secret held by the run's clients never
+reaches an artifact.
 Artifact failures are logged by the hook machinery and never change a run's result.
 """
 
@@ -277,9 +279,9 @@ class ArtifactHook:
 
 # The final artifacts need the run's result, so they are the last thing a run does.  In the
 # `run_workflow` flow they are not awaited by the flow function: they are sent while Prefect
-# proposes the run's final state (one more API round trip), and `finish_publications`, one of
-# that flow's state hooks (completion, failure, crash, cancellation), waits for them before the
-# flow run returns.  Elsewhere (a flow of the caller's own) they are awaited in place.
+# proposes the run's final state (one more API round trip), and `finish_publications`, called
+# from that flow's final-state hooks (completion, failure, crash, cancellation), waits for them
+# before the flow run returns.  Elsewhere (a flow of the caller's own) they are awaited in place.
 _DEFER: contextvars.ContextVar[bool] = contextvars.ContextVar("llmo_defer_artifacts", default=False)
 _PENDING: dict[str, list[asyncio.Task[None]]] = {}
 

@@ -118,6 +118,14 @@ async def _read_config_early(flow: Any, flow_run: Any, state: Any) -> None:
         _SAVED[key] = asyncio.create_task(_saved_settings_or_error((flow_run.parameters or {}).get("config")))
 
 
+async def _run_ended(flow: Any, flow_run: Any, state: Any) -> None:
+    """Prefect final-state hook: wait for the run's artifacts; drop a config read never used."""
+    leftover = _SAVED.pop(str(flow_run.id), None)
+    if leftover is not None:
+        leftover.cancel()
+    await finish_publications(flow, flow_run, state)
+
+
 def env_context(settings: OrchestratorSettings) -> dict[str, str]:
     """Only environment variables the config allows are visible to expressions as env.*."""
     return {name: os.environ[name] for name in settings.env_allowlist if name in os.environ}
@@ -146,8 +154,7 @@ async def execute_plan(plan: ExecutionPlan, inputs: dict[str, Any], settings: Or
 
 
 @flow(name=FLOW_NAME, log_prints=False, validate_parameters=True, on_running=[_read_config_early],
-      on_completion=[finish_publications], on_failure=[finish_publications], on_crashed=[finish_publications],
-      on_cancellation=[finish_publications])
+      on_completion=[_run_ended], on_failure=[_run_ended], on_crashed=[_run_ended], on_cancellation=[_run_ended])
 async def run_workflow(
     workflow: str | dict[str, Any],
     inputs: dict[str, Any] | None = None,
