@@ -389,10 +389,12 @@ def load_saved_settings(name: str = DEFAULT_BLOCK_NAME) -> OrchestratorSettings 
     return block.to_settings()
 
 
-async def aload_saved_settings(name: str = DEFAULT_BLOCK_NAME) -> OrchestratorSettings | None:
+async def aload_saved_settings(name: str = DEFAULT_BLOCK_NAME, *, in_flow_run: bool = False) -> OrchestratorSettings | None:
     """``load_saved_settings`` for async callers (the flow): it reuses the run's API client,
-    where the sync form would build a client of its own and block the event loop."""
-    api = prefect_api_url()
+    where the sync form would build a client of its own and block the event loop.
+    ``in_flow_run``: the caller is part of a flow run (perhaps before its context exists, as in
+    an on_running hook), so there is an API, if only the ephemeral one."""
+    api = prefect_api_url() or ("<flow run>" if in_flow_run else None)
     if api is None:
         return None
     from blocks.configs import OrchestratorConfig

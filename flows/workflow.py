@@ -98,7 +98,7 @@ async def _saved_settings_or_error(config: Any) -> Any:
     if config or isinstance(config, Mapping):
         return None
     try:
-        return await aload_saved_settings()
+        return await aload_saved_settings(in_flow_run=True)
     except ConfigError as exc:
         return exc
 
