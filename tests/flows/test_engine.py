@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
+from typing import Any
 
 import pytest
 
@@ -343,9 +345,23 @@ async def test_assert_executor_is_a_quality_gate() -> None:
     assert data["tasks"]["gate"]["error"] == "Quality score below threshold"
 
 
+async def recorded_task_runs(client: Any, run_id: str, count: int) -> list[Any]:
+    """The run's task runs once the server has recorded all ``count`` as finished: task runs
+    reach the server as events, which it may still be processing when the flow run returns."""
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
+
+    deadline = time.monotonic() + 15
+    while True:
+        task_runs = await client.read_task_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[run_id])))
+        if len(task_runs) == count and all(t.state_type and t.state_type.value == "COMPLETED" for t in task_runs):
+            return list(task_runs)
+        if time.monotonic() > deadline:
+            return list(task_runs)
+        await asyncio.sleep(0.2)
+
+
 async def test_prefect_sees_the_workflow_edges_names_and_tags() -> None:
     from prefect.client.orchestration import get_client
-    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
 
     doc = workflow("""
     - {id: first, executor: test:work}
@@ -354,7 +370,7 @@ async def test_prefect_sees_the_workflow_edges_names_and_tags() -> None:
     _, data = await run(doc)
     async with get_client() as client:
         flow_run = await client.read_flow_run(data["run_id"])
-        task_runs = await client.read_task_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[data["run_id"]])))
+        task_runs = await recorded_task_runs(client, data["run_id"], 2)
     assert flow_run.name == f"edges-demo-{data['run_id'][:8]}"
     by_name = {t.name: t for t in task_runs}
     assert set(by_name) == {"first", "second"}
@@ -373,10 +389,9 @@ async def test_flow_parameters_are_validated() -> None:
 
 async def test_task_tags_can_be_turned_off_for_wide_fan_outs() -> None:
     from prefect.client.orchestration import get_client
-    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
 
     doc = workflow("    - {id: only, executor: test:work}")
     _, data = await run(doc, config={"orchestrator": {"concurrency": {"task_tags": False}}})
     async with get_client() as client:
-        [task_run] = await client.read_task_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[data["run_id"]])))
+        [task_run] = await recorded_task_runs(client, data["run_id"], 1)
     assert task_run.tags == []
