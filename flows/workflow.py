@@ -85,12 +85,18 @@ async def _name_flow_run(flow_run_id: Any, workflow: Any) -> None:
     client and a blocking lookup of the result storage before the flow starts."""
     from prefect.client.orchestration import get_client
 
+    from prefect.context import FlowRunContext
+
     name = f"{_workflow_name(workflow)}-{str(flow_run_id)[:8]}"
     try:
         client: Any = get_client()  # inside a flow run: the run's async client
         await client.set_flow_run_name(flow_run_id, name)
     except Exception as exc:  # a name is not worth failing a run for
         logger.warning("could not rename flow run %s to %s: %s", flow_run_id, name, exc)
+        return
+    context = FlowRunContext.get()
+    if context is not None and context.flow_run is not None:
+        context.flow_run.name = name  # run loggers made from now on use it
 
 
 async def _saved_settings_or_error(config: Any) -> Any:
