@@ -70,24 +70,25 @@ def load_plan(workflow: str | Path | Mapping[str, Any], options: CompileOptions 
     return result.plan
 
 
-def _workflow_name(workflow: Any) -> str:
-    try:
-        if isinstance(workflow, Mapping):
-            return str((workflow.get("metadata") or {}).get("name") or "workflow")
-        return load_plan(workflow).name if workflow else "workflow"
-    except Exception:
-        return Path(str(workflow)).stem if workflow and not isinstance(workflow, Mapping) else "workflow"
+def _fallback_name(workflow: Any) -> str:
+    """A name for a run whose workflow did not compile: its metadata.name, or the file's stem."""
+    if isinstance(workflow, Mapping):
+        return str((workflow.get("metadata") or {}).get("name") or "workflow")
+    return Path(str(workflow)).stem if workflow else "workflow"
 
 
-async def _name_flow_run(flow_run_id: Any, workflow: Any) -> None:
+def _start_naming(naming: list[asyncio.Task[None]], run_id: str, workflow_name: str) -> None:
+    if run_id != "local":
+        naming.append(asyncio.create_task(_name_flow_run(UUID(run_id), f"{workflow_name}-{run_id[:8]}")))
+
+
+async def _name_flow_run(flow_run_id: Any, name: str) -> None:
     """Rename the flow run ``<workflow>-<short id>`` with the run's own API client.  Done here
     rather than with ``@flow(flow_run_name=...)``, which costs every run a synchronous API
     client and a blocking lookup of the result storage before the flow starts."""
     from prefect.client.orchestration import get_client
-
     from prefect.context import FlowRunContext
 
-    name = f"{_workflow_name(workflow)}-{str(flow_run_id)[:8]}"
     try:
         client: Any = get_client()  # inside a flow run: the run's async client
         await client.set_flow_run_name(flow_run_id, name)
@@ -184,8 +185,6 @@ async def _run(workflow: str | dict[str, Any], inputs: dict[str, Any] | None, co
                run_id: str, saved: asyncio.Task[Any], naming: list[asyncio.Task[None]]) -> State:
     try:
         block = await saved
-        if run_id != "local":
-            naming.append(asyncio.create_task(_name_flow_run(UUID(run_id), workflow)))
         if isinstance(block, ConfigError):
             raise block
         settings = resolve_settings_with_source(config, saved=block)[0]  # `saved` only counts without a config
@@ -195,7 +194,9 @@ async def _run(workflow: str | dict[str, Any], inputs: dict[str, Any] | None, co
 
         task_runner = check_task_runner(settings)
     except (ConfigError, CompilationFailed, InputError) as exc:
+        _start_naming(naming, run_id, _fallback_name(workflow))
         return Failed(message=str(exc), data={"run_id": run_id, "state": "failed", "error": str(exc), "outputs": {}, "tasks": {}})
+    _start_naming(naming, run_id, plan.name)  # in the background while the first tasks start
     result = await execute_plan(plan, values, settings, run_id, extra_hooks=list(_EXTRA_HOOKS), task_runner=task_runner)
     return run_state(result)
 

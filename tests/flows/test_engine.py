@@ -379,6 +379,21 @@ async def test_prefect_sees_the_workflow_edges_names_and_tags() -> None:
     assert by_name["first"].id in upstream
 
 
+async def test_a_run_whose_workflow_does_not_compile_is_named_after_the_file(tmp_path: Any) -> None:
+    from prefect.client.orchestration import get_client
+
+    from flows.workflow import run_workflow
+
+    path = tmp_path / "broken-pipeline.yaml"
+    path.write_text("apiVersion: orchestrator.llm/v1\nkind: Workflow\nmetadata: {name: x}\nspec: {tasks: [{id: a, executor: nope:thing}]}\n")
+    state = await run_workflow(str(path), {}, None, return_state=True)
+    assert state.is_failed()
+    data = await state.result(raise_on_failure=False)
+    async with get_client() as client:
+        flow_run = await client.read_flow_run(data["run_id"])
+    assert flow_run.name == f"broken-pipeline-{data['run_id'][:8]}"
+
+
 async def test_flow_parameters_are_validated() -> None:
     from flows.workflow import run_workflow
 
