@@ -201,9 +201,9 @@ class EmbeddedForge:
 
     # ------------------------------------------------------------------ inference
 
-    def _retry_delay(self, error: ForgeError, attempt: int) -> float | None:
+    def _retry_delay(self, error: ForgeError, attempt: int, max_attempts: int) -> float | None:
         policy = self.settings.retry_policy
-        if not error.is_retryable() or attempt >= policy.max_attempts:
+        if not error.is_retryable() or attempt >= max_attempts:
             return None
         if error.retry_after is not None and error.hinted:
             return min(error.retry_after, policy.max_retry_after)
@@ -216,6 +216,7 @@ class EmbeddedForge:
             raise ForgeInvalidRequest("the request has neither a prompt nor messages")
         adapter = self._adapter(provider)
         estimate = estimate_request_tokens(request)
+        max_attempts = request.max_attempts or self.settings.retry_policy.max_attempts
         attempt = 0
         while True:
             attempt += 1
@@ -224,7 +225,7 @@ class EmbeddedForge:
                 response = await adapter.infer(request, model)
                 break
             except ForgeError as error:
-                delay = self._retry_delay(error, attempt)
+                delay = self._retry_delay(error, attempt, max_attempts)
                 if delay is None:
                     if attempt > 1 and error.is_retryable():
                         raise _gave_up(error, attempt) from error
@@ -235,7 +236,7 @@ class EmbeddedForge:
                     error.type,
                     delay,
                     attempt + 1,
-                    self.settings.retry_policy.max_attempts,
+                    max_attempts,
                 )
                 await self._sleep(delay)
         self._limiter.settle(adapter.label, estimate, response.usage.total_tokens)

@@ -35,6 +35,11 @@ class ForgeInferenceRequest(StrictModel):
     system: str | None = None
     messages: list[ChatMessage] | None = None
     provider: str | None = Field(default=None, description="Routing hint, e.g. 'anthropic'.")
+    max_attempts: int | None = Field(
+        default=None, ge=1, le=100,
+        description="Provider calls Forge may make for this request, retries included; null: the "
+        "retry_policy's max_attempts.  A caller that runs its own retry loop sends 1.",
+    )
 
     def conversation(self) -> list[ChatMessage]:
         """``messages`` followed by ``prompt`` as the last user turn (when non-empty)."""
