@@ -19,7 +19,7 @@ from typing import Any
 
 from pydantic import SecretStr
 
-from blocks.settings import INTEGRATIONS, OrchestratorSettings, mask_url
+from blocks.settings import GOVERNANCE_RUN_KEYS, INTEGRATIONS, OrchestratorSettings, mask_url
 
 MASK = "**********"
 _NAME = re.compile(r"^[a-z0-9][a-z0-9-]*$")
@@ -66,13 +66,14 @@ def apply_settings(settings: OrchestratorSettings, name: str = "default") -> lis
 
 def effective_config(settings: OrchestratorSettings, source: str | None = None) -> dict[str, Any]:
     """The configuration a run with ``settings`` uses, in the config file's shape, secrets masked."""
-    from blocks import clients
+    from blocks.clients import resolve_systems
 
-    sections = {
-        "llm-forge": clients.forge_settings(settings),
-        "llm-test-bench": clients.testbench_settings(settings),
-        "llm-auto-optimizer": clients.optimizer_settings(settings),
-        "llm-governance-core": clients.governance_settings(_core_governance(settings)),
+    systems = resolve_systems(settings)
+    sections: dict[str, Any] = {
+        "llm-forge": systems.forge,
+        "llm-test-bench": systems.testbench,
+        "llm-auto-optimizer": systems.optimizer,
+        "llm-governance-core": systems.governance,
     }
     integrations: dict[str, Any] = {}
     for section in INTEGRATIONS:
@@ -84,7 +85,7 @@ def effective_config(settings: OrchestratorSettings, source: str | None = None) 
             endpoint["headers"] = {header: MASK for header in endpoint.get("headers") or {}}
         if section == "llm-governance-core":
             raw = settings.integration(section)
-            for key in ("approval_timeout", "approval_poll_interval"):
+            for key in GOVERNANCE_RUN_KEYS:
                 if key in raw:
                     data[key] = raw[key]
         data["configured"] = section in settings.integrations
@@ -112,10 +113,3 @@ def _plain(value: Any) -> str | None:
     return value
 
 
-def _core_governance(settings: OrchestratorSettings) -> OrchestratorSettings:
-    section = settings.integration("llm-governance-core")
-    run_keys = ("approval_timeout", "approval_poll_interval")
-    if not any(key in section for key in run_keys):
-        return settings
-    cleaned = {k: v for k, v in section.items() if k not in run_keys}
-    return settings.model_copy(update={"integrations": {**settings.integrations, "llm-governance-core": cleaned}})

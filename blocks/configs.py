@@ -36,6 +36,7 @@ from prefect.blocks.core import Block
 from prefect.types import SecretDict
 from pydantic import BaseModel, BeforeValidator, Field, SecretStr, model_validator
 
+from blocks.settings import GOVERNANCE_RUN_KEYS
 from compiler.diagnostics import did_you_mean
 from compiler.durations import parse_duration
 from ecosystem.forge.config import (
@@ -253,10 +254,8 @@ class ForgeConfig(_ConfigBlock):
         return cls(**data)
 
     def get_client(self, transport: Any = None) -> Any:
-        """The Forge these settings describe (``ecosystem.forge.build_forge``)."""
-        from ecosystem.forge import build_forge
-
-        return build_forge(self.to_settings(), transport=transport)
+        """The Forge these settings describe, built as a run builds it (``blocks.clients``)."""
+        return _clients("llm-forge", self, transport).forge
 
 
 class TestBenchConfig(_ConfigBlock):
@@ -302,10 +301,14 @@ class TestBenchConfig(_ConfigBlock):
         return TestBenchSettings
 
     def get_client(self, judge: Any = None, transport: Any = None) -> Any:
-        """The Test-Bench these settings describe (``ecosystem.testbench.build_testbench``)."""
+        """The Test-Bench these settings describe; ``judge`` (an async prompt -> text callable)
+        replaces the configured judge model, which otherwise asks through a Forge built alike."""
+        if judge is None:
+            return _clients("llm-test-bench", self, transport).testbench
         from ecosystem.testbench import build_testbench
 
-        return build_testbench(self.to_settings(), judge=judge, transport=transport)
+        return build_testbench(_clients("llm-test-bench", self, transport).systems.testbench, judge=judge,
+                               transport=transport)
 
 
 class AutoOptimizerConfig(_ConfigBlock):
@@ -355,10 +358,8 @@ class AutoOptimizerConfig(_ConfigBlock):
         return AutoOptimizerSettings
 
     def get_client(self) -> Any:
-        """The Auto-Optimizer these settings describe (``ecosystem.optimizer.build_optimizer``)."""
-        from ecosystem.optimizer import build_optimizer
-
-        return build_optimizer(self.to_settings())
+        """The Auto-Optimizer these settings describe, built as a run builds it (``blocks.clients``)."""
+        return _clients("llm-auto-optimizer", self).optimizer
 
 
 class GovernanceConfig(_ConfigBlock):
@@ -405,7 +406,7 @@ class GovernanceConfig(_ConfigBlock):
         default=None, description="Seconds between checks of an approval (default 5)."
     )
 
-    _RUN_KEYS: ClassVar[tuple[str, ...]] = ("approval_timeout", "approval_poll_interval")
+    _RUN_KEYS: ClassVar[tuple[str, ...]] = GOVERNANCE_RUN_KEYS
 
     @classmethod
     def settings_model(cls) -> Any:
@@ -418,10 +419,8 @@ class GovernanceConfig(_ConfigBlock):
         return self.settings_model().model_validate(_reveal(section))
 
     def get_client(self) -> Any:
-        """The Governance these settings describe (``ecosystem.governance.build_governance``)."""
-        from ecosystem.governance import build_governance
-
-        return build_governance(self.to_settings())
+        """The Governance these settings describe, built as a run builds it (``blocks.clients``)."""
+        return _clients("llm-governance-core", self).governance
 
 
 # config file section name -> (OrchestratorConfig field, block class, block name suffix)
@@ -526,44 +525,21 @@ class OrchestratorConfig(Block):
         )
 
     def get_client(self, system: str) -> Any:
-        """A client for one integration, built as a run builds it: the shared storage URL and the
-        environment's API keys fill what the block leaves unset."""
-        from blocks import clients
+        """A client for one integration, built as a run builds it (``blocks.clients.Clients``): the
+        shared storage URL, offline and the environment's API keys applied the same way."""
+        from blocks.clients import Clients
 
-        settings = self.to_settings()
-        builders = {
-            "forge": lambda: _build("forge", clients.forge_settings(settings)),
-            "test-bench": lambda: _build("test-bench", clients.testbench_settings(settings)),
-            "auto-optimizer": lambda: _build("auto-optimizer", clients.optimizer_settings(settings)),
-            "governance": lambda: _build("governance", clients.governance_settings(_without_run_keys(settings))),
-        }
-        if system not in builders:
-            hint = did_you_mean(system, builders)
-            raise ValueError(f"unknown system {system!r}; use one of {', '.join(builders)}" + (f" ({hint})" if hint else ""))
-        return builders[system]()
+        systems = {"forge": "forge", "test-bench": "testbench", "auto-optimizer": "optimizer", "governance": "governance"}
+        if system not in systems:
+            hint = did_you_mean(system, systems)
+            raise ValueError(f"unknown system {system!r}; use one of {', '.join(systems)}" + (f" ({hint})" if hint else ""))
+        return getattr(Clients(self.to_settings()), systems[system])
 
 
-def _without_run_keys(settings: Any) -> Any:
-    section = settings.integration("llm-governance-core")
-    cleaned = {k: v for k, v in section.items() if k not in GovernanceConfig._RUN_KEYS}
-    if "llm-governance-core" not in settings.integrations:
-        return settings
-    return settings.model_copy(update={"integrations": {**settings.integrations, "llm-governance-core": cleaned}})
+def _clients(section: str, block: _ConfigBlock, transport: Any = None) -> Any:
+    """``Clients`` for a config holding only this block's section (``blocks.clients``)."""
+    from blocks.clients import Clients
+    from blocks.settings import OrchestratorSettings
 
-
-def _build(system: str, settings: Any) -> Any:
-    if system == "forge":
-        from ecosystem.forge import build_forge
-
-        return build_forge(settings)
-    if system == "test-bench":
-        from ecosystem.testbench import build_testbench
-
-        return build_testbench(settings)
-    if system == "auto-optimizer":
-        from ecosystem.optimizer import build_optimizer
-
-        return build_optimizer(settings)
-    from ecosystem.governance import build_governance
-
-    return build_governance(settings)
+    settings = OrchestratorSettings.model_validate({"integrations": {section: block.section()}})
+    return Clients(settings, transport=transport, share_store=False)

@@ -15,7 +15,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from compiler.executors import ExecutorRef, ExecutorSpec
+from compiler.executors import ExecutorRef, ExecutorRegistry, ExecutorSpec, entry_point_specs
 
 # Evaluation metrics known to Test-Bench; tests/compiler keep this in step with ecosystem.testbench.
 KNOWN_METRICS = (
@@ -61,7 +61,8 @@ class ChatMessage(_Inputs):
 
 
 class InferenceConfig(_Inputs):
-    model: str | None = None
+    # One model, or an ordered list: the first is asked, the rest are fallbacks (across providers).
+    model: str | list[str] | None = None
     temperature: float | None = Field(default=None, ge=0, le=2)
     max_tokens: int | None = Field(default=None, ge=1)
     top_p: float | None = Field(default=None, ge=0, le=1)
@@ -171,6 +172,8 @@ def _check_inference(inputs: Mapping[str, Any], ref: ExecutorRef) -> list[Proble
         return [((), "E303", f"executor '{ref}' needs input 'prompt' (or 'messages')", "add `prompt:` to the task's inputs")]
     config = inputs.get("config")
     model = config.get("model") if isinstance(config, Mapping) else None
+    if isinstance(model, list):  # fallbacks may be any provider's; the first is the executor's own
+        model = model[0] if model else None
     if not isinstance(model, str) or "${{" in model:
         return []
     provider, prefixes = PROVIDERS.get(ref.name, ("", ()))
@@ -206,6 +209,7 @@ def _inference(name: str, description: str) -> ExecutorSpec:
         description=description,
         implementation="tasks.forge:run_inference",
         check=_check_inference,
+        retries_inside=True,
     )
 
 
@@ -350,3 +354,17 @@ BUILTIN_EXECUTORS: tuple[ExecutorSpec, ...] = (
 )
 
 PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_.-]*)\s*\}\}")
+
+
+_default: ExecutorRegistry | None = None
+
+
+def default_registry() -> ExecutorRegistry:
+    """Built-in catalogue plus entry-point executors, loaded once per process."""
+    global _default
+    if _default is None:
+        registry = ExecutorRegistry(BUILTIN_EXECUTORS)
+        for spec in entry_point_specs():
+            registry.register(spec)
+        _default = registry
+    return _default

@@ -17,10 +17,11 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from compiler.catalogue import default_registry
 from compiler.checks import Analysis, Checker
 from compiler.diagnostics import CompilationFailed, Diagnostic, sort_key
 from compiler.document import Workflow, WorkflowInput
-from compiler.executors import ExecutorRegistry, default_registry
+from compiler.executors import ExecutorRegistry
 from compiler.plan import BranchGate, ExecutionPlan, PlanNode, compute_levels
 from compiler.schema_errors import translate
 from compiler.source import SourceDocument, load_documents

@@ -64,6 +64,9 @@ class ExecutorSpec:
     open_outputs: bool = False
     implementation: str | None = None
     check: InputCheck | None = field(default=None, compare=False)
+    # The body runs the task's retry policy itself (llm inference: retries and fallbacks are one
+    # loop of provider calls, so one budget), and the engine does not retry it again.
+    retries_inside: bool = False
 
     @property
     def is_family(self) -> bool:
@@ -122,7 +125,7 @@ class ExecutorRegistry:
         return ExecutorRegistry(self.specs())
 
 
-def _entry_point_specs() -> list[ExecutorSpec]:
+def entry_point_specs() -> list[ExecutorSpec]:
     found: list[ExecutorSpec] = []
     for point in entry_points(group=ENTRY_POINT_GROUP):
         loaded = point.load()
@@ -137,19 +140,3 @@ def _entry_point_specs() -> list[ExecutorSpec]:
 def tool_names_from_entry_points() -> list[str]:
     """Names of user tools registered for ``llm-forge:tool:<name>`` (metadata only, nothing imported)."""
     return sorted(point.name for point in entry_points(group=TOOLS_ENTRY_POINT_GROUP))
-
-
-_default: ExecutorRegistry | None = None
-
-
-def default_registry() -> ExecutorRegistry:
-    """Built-in catalogue plus entry-point executors, loaded once per process."""
-    global _default
-    if _default is None:
-        from compiler.catalogue import BUILTIN_EXECUTORS
-
-        registry = ExecutorRegistry(BUILTIN_EXECUTORS)
-        for spec in _entry_point_specs():
-            registry.register(spec)
-        _default = registry
-    return _default

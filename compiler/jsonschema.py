@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from compiler.catalogue import default_registry
 from compiler.document import Workflow
-from compiler.executors import ExecutorRegistry, default_registry
+from compiler.executors import ExecutorRegistry
 
 
 def workflow_schema(registry: ExecutorRegistry | None = None) -> dict[str, Any]:

@@ -40,7 +40,6 @@ from typing import Any
 
 from compiler.document import CachePolicy
 from compiler.durations import format_duration
-from compiler.explain import uses_status_function
 from compiler.plan import ExecutionPlan, PlanNode
 
 OFFLINE_PREFIX = "offline:"
@@ -218,7 +217,7 @@ class _Applier:
             if upstream not in node.explicit_depends_on:
                 self.skip(what, f"the edge {upstream} -> {downstream} comes from a branch condition, not dependsOn")
                 return
-            if uses_status_function(node.condition):
+            if node.status_aware:
                 self.skip(what, f"the if of '{downstream}' uses a status function, which needs '{upstream}' to finish first")
                 return
             changed[downstream] = replace(

@@ -12,12 +12,27 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
+from functools import cached_property
 from types import MappingProxyType
 from typing import Any, Literal
 
 from compiler.document import CachePolicy, RetryPolicy, Workflow, WorkflowInput
 from compiler.durations import format_duration
 from compiler.executors import ExecutorRef, ExecutorSpec
+from compiler.expressions import Node, Span, Template, called_functions, compile_template, find_spans, parse
+
+STATUS_FUNCTIONS = frozenset({"success", "failure", "always", "cancelled"})
+
+
+def bare_expression(text: str) -> str:
+    """``${{ x }}`` -> ``x``: an ``if``, a branch condition or a ``forEach`` source may be written
+    with or without the braces; anything but exactly one span is taken as a bare expression."""
+    stripped = text.strip()
+    if stripped.startswith("${{") and stripped.endswith("}}"):
+        spans = find_spans(stripped)
+        if len(spans) == 1 and spans[0].start == 0 and spans[0].end == len(stripped):
+            return spans[0].source
+    return text
 
 Group = Literal["main", "branch", "event"]
 EventKind = Literal["onSuccess", "onFailure", "always"]
@@ -31,6 +46,11 @@ class BranchGate:
     branch_id: str
     arm: Literal["then", "else"]
     condition: str
+
+    @property
+    def tree(self) -> Node:
+        """The parsed condition (``parse`` is memoised: every gate of a branch shares one tree)."""
+        return parse(bare_expression(self.condition))
 
 
 @dataclass(frozen=True)
@@ -61,6 +81,37 @@ class PlanNode:
     @property
     def tags(self) -> tuple[str, ...]:
         return (self.executor.namespace, self.type)
+
+    # What the compiler already parsed, kept with the node so that a run evaluates and never
+    # re-parses.  Derived (cached per node object), so ``replace(node, inputs=...)`` - the
+    # optimiser's way of changing a node - can never leave a stale tree behind.
+    @cached_property
+    def condition_tree(self) -> Node | None:
+        return None if self.condition is None else parse(bare_expression(self.condition))
+
+    @cached_property
+    def status_aware(self) -> bool:
+        """The ``if`` calls ``success() failure() always() cancelled()``: found in the parsed tree,
+        so a string literal that merely contains ``'failure()'`` does not count."""
+        tree = self.condition_tree
+        return tree is not None and not STATUS_FUNCTIONS.isdisjoint(called_functions(tree))
+
+    @cached_property
+    def inputs_template(self) -> Any:
+        """``inputs`` with every ``${{ }}`` string split and parsed (``compile_template``)."""
+        return compile_template(self.inputs)
+
+    @cached_property
+    def for_each_source(self) -> Any:
+        """``forEach`` as a template; a plain string is a bare expression (``items`` = ``${{ items }}``)."""
+        source = self.for_each
+        if isinstance(source, str) and "${{" not in source:
+            return Template(source, (Span(0, len(source), source.strip()),), (parse(source.strip()),), True)
+        return compile_template(source)
+
+    @cached_property
+    def cache_key_template(self) -> Any:
+        return compile_template(self.cache.key) if self.cache and self.cache.key else None
 
     def output_type(self, name: str) -> str | None:
         if name in self.declared_outputs:
@@ -93,6 +144,11 @@ class ExecutionPlan:
 
     def dependents(self, node_id: str) -> list[str]:
         return [n.id for n in self.nodes.values() if node_id in n.depends_on]
+
+    @cached_property
+    def output_templates(self) -> Mapping[str, Any]:
+        """Each workflow output's ``value`` as a template (split and parsed once per plan)."""
+        return MappingProxyType({name: compile_template(value) for name, value in self.outputs.items()})
 
     def input(self, name: str) -> WorkflowInput | None:
         return next((i for i in self.inputs if i.name == name), None)

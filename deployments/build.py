@@ -142,17 +142,16 @@ def collect(
     settings: Any = None,
 ) -> list[WorkflowDeployment]:
     """Compile ``files`` and describe their deployments; raise ``DeployError`` on any problem."""
-    from blocks.settings import resolve_settings
+    from blocks.resolve import resolve_settings
     from compiler.compile import compile_file
     from compiler.inputs import InputError, resolve_inputs
-    from flows.workflow import compile_options
 
     if cron is not None and interval is not None:
         raise DeployError([Diagnostic("E312", "use either --cron or --interval, not both", "<command line>")])
     if interval is not None and interval <= 0:
         raise DeployError([Diagnostic("E312", f"--interval must be a positive number of seconds, got {interval:g}", "<command line>")])
     settings = settings if settings is not None else resolve_settings(config)  # ConfigError propagates
-    options = compile_options(settings)
+    options = settings.compile_options()
     root = project_root()
     problems: list[Diagnostic] = []
     found: list[WorkflowDeployment] = []

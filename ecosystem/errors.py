@@ -41,6 +41,19 @@ class EcosystemError(Exception):
         return (_rebuild, (type(self), self.message, self.retry_after))
 
 
+def provider_hint(error: BaseException) -> float | None:
+    """The wait the service itself asked for (``Retry-After``), or None.  A default that stands in
+    for a hint the provider never gave (a 429 without ``Retry-After``: ``hinted`` is False) is
+    not the provider's and is not returned: the caller's own backoff applies instead."""
+    hint: object = getattr(error, "retry_after", None)
+    seconds = getattr(hint, "total_seconds", None)
+    if callable(seconds):
+        hint = seconds()
+    if not isinstance(hint, int | float) or isinstance(hint, bool):
+        return None
+    return None if getattr(error, "hinted", True) is False else float(hint)
+
+
 def _rebuild(cls: type[EcosystemError], message: str, retry_after: float | None) -> EcosystemError:
     error = cls.__new__(cls)
     EcosystemError.__init__(error, message, retry_after=retry_after)

@@ -20,15 +20,16 @@ import logging
 import math
 import re
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import pandas as pd
 
 from compiler.graph import to_mermaid
-from flows.services import HOOK_FACTORIES
+from flows.registry import HOOK_FACTORIES
+from tasks.hooks import Hook
+from tasks.state import WorkflowRun
 
-MASK = "****"
 PROGRESS_AFTER = 1.0  # seconds a run goes on before its progress artifact is created
 logger = logging.getLogger("llm_orchestrator.artifacts")
 
@@ -36,12 +37,6 @@ logger = logging.getLogger("llm_orchestrator.artifacts")
 def artifact_key(workflow: str, kind: str) -> str:
     base = re.sub(r"[^a-z0-9-]+", "-", workflow.lower()).strip("-") or "workflow"
     return f"{base}-{kind}"
-
-
-def redact(text: str, secrets: Iterable[str]) -> str:
-    for secret in sorted((s for s in secrets if s and len(s) >= 4), key=len, reverse=True):
-        text = text.replace(secret, MASK)
-    return text
 
 
 def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
@@ -155,10 +150,10 @@ def _markdown_table(frame: pd.DataFrame) -> str:
     return "\n".join([header, rule, *body])
 
 
-class ArtifactHook:
+class ArtifactHook(Hook):
     """Creates the run's artifacts; only inside a Prefect flow run."""
 
-    def __init__(self, run: Any) -> None:
+    def __init__(self, run: WorkflowRun) -> None:
         self.run = run
         self.progress: asyncio.Task[Any] | None = None  # resolves to the progress artifact's id
         self.progress_sent = False  # the progress artifact's creation has been sent
@@ -169,8 +164,6 @@ class ArtifactHook:
         self.last_update = 0.0
         self.last_percent = -1.0
 
-    def _secrets(self) -> set[str]:
-        return set(getattr(self.run.services, "secret_values", set()))
 
     # Artifact API calls never hold up tasks: the progress artifact is created and updated in the
     # background, and the final artifacts are sent concurrently.  The progress artifact is only
@@ -247,14 +240,14 @@ class ArtifactHook:
             return TableArtifact(table=rows, key=key, description=description).acreate(client=client)
 
         name = run.plan.name
-        secrets = self._secrets()
+        redact = run.services.redactor.redact
         sends: list[Any] = list(self.updates)
         if self.progress is not None and not self.progress_sent:
             self.progress.cancel()  # the run ended before there was progress worth showing
             self.progress = None
         elif self.progress is not None and self.last_percent < 100:
             sends.append(self._update(100.0))
-        sends.append(markdown(redact(summary_markdown(run, result), secrets), key=artifact_key(name, "summary"),
+        sends.append(markdown(redact(summary_markdown(run, result)), key=artifact_key(name, "summary"),
                                                description=f"{name} run summary"))
         by_task, by_model = cost_tables(result)
         if not by_task.empty:  # a run that called no model has no costs to tabulate (the summary says 0 USD)
@@ -263,7 +256,7 @@ class ArtifactHook:
             sends.append(table(_records(by_model), key=artifact_key(name, "cost-by-model"), description="Cost by model"))
         report = getattr(result, "test_report", None)
         if isinstance(report, dict) and report.get("markdown"):
-            sends.append(markdown(redact(str(report["markdown"]), secrets), key=artifact_key(name, "test-report"),
+            sends.append(markdown(redact(str(report["markdown"])), key=artifact_key(name, "test-report"),
                                                    description=f"{name} Test-Bench report"))
         quality = quality_table(result)
         if not quality.empty:

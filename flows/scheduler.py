@@ -6,8 +6,10 @@ executors at work (``forEach`` items share the bound).  A task run takes its slo
 creates it and gives it back the moment its executor is done (``tasks.runner.Slot``), so the
 next task starts while Prefect is still recording the last one's completion; a retry takes a
 slot again before its attempt.
-``if`` conditions, branch conditions, ``forEach`` lists and inputs are evaluated here, in the
-flow, against the results so far; results are data and are never evaluated again.
+Whether a node runs, is skipped (and why) or fails before it starts is decided by
+``compiler.decisions.decide`` - the function ``explain`` calls too - over the plan's parsed
+conditions and the run's records.  Inputs, ``forEach`` lists and cache keys are rendered here, in
+the flow, from the templates the plan carries; results are data and are never evaluated again.
 
 States follow DESIGN.md section 5: ``completed``, ``failed``, ``skipped`` (with a reason) and
 ``cached``.  Fail-fast: after a failure that was not allowed (``continueOnError``), nothing new
@@ -22,115 +24,20 @@ import asyncio
 import logging
 import time
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, cast
 
 from prefect import allow_failure
-from prefect.client.schemas.objects import TaskRunResult
+from prefect.client.schemas.objects import State, TaskRunResult
 from prefect.task_engine import run_task
 
-from compiler.explain import uses_status_function
-from compiler.expressions import ExpressionError, evaluate, find_spans, has_expression, parse, render
-from compiler.plan import EVENT_KINDS, BranchGate, ExecutionPlan, PlanNode
-from flows.records import RunResult, TaskRecord
+from compiler.decisions import decide
+from compiler.expressions import ExpressionError, render_template
+from compiler.plan import EVENT_KINDS, PlanNode
 from tasks.errors import InputRenderError, retry_info
-from tasks.hooks import HookSet
-from tasks.runner import Slot, register_run, task_for, unregister_run
+from tasks.runner import register_run, task_for, unregister_run
+from tasks.state import JSON, RunResult, Slot, TaskMetadata, TaskRecord, WorkflowRun
 
 logger = logging.getLogger("llm_orchestrator.scheduler")
-
-
-def _bare(text: str) -> str:
-    """`${{ x }}` or `x` -> `x` (conditions may be written with or without the braces)."""
-    stripped = text.strip()
-    if stripped.startswith("${{") and stripped.endswith("}}"):
-        spans = find_spans(stripped)
-        if len(spans) == 1 and spans[0].start == 0 and spans[0].end == len(stripped):
-            return spans[0].source
-    return text
-
-
-def render_value(value: Any, context: Mapping[str, Any], status: str) -> Any:
-    if isinstance(value, str):
-        return render(value, context, status=status) if has_expression(value) else value
-    if isinstance(value, Mapping):
-        return {k: render_value(v, context, status) for k, v in value.items()}
-    if isinstance(value, list):
-        return [render_value(v, context, status) for v in value]
-    return value
-
-
-class WorkflowRun:
-    """The live state of one run: plan, inputs, services, hooks and the records so far."""
-
-    def __init__(self, plan: ExecutionPlan, inputs: dict[str, Any], services: Any, run_id: str,
-                 *, hooks: HookSet | None = None, env: Mapping[str, str] | None = None,
-                 secrets: Mapping[str, Any] | None = None, max_parallel: int = 20) -> None:
-        self.plan = plan
-        self.inputs = inputs
-        self.services = services
-        self.run_id = run_id
-        self.run_key = f"{run_id}-{id(self):x}"
-        self.hooks = hooks or HookSet()
-        self.env = dict(env or {})
-        self.secrets = secrets or {}
-        self.max_parallel = max_parallel
-        self.task_tags = True
-        self.records: dict[str, TaskRecord] = {}
-        self.slots: dict[tuple[str, int | None], Any] = {}  # concurrency slots of task runs in flight
-        self.task_context: dict[str, Any] = {}
-        self.failed_task: str | None = None
-        self.error: str | None = None
-        self.attempts: dict[str, int] = {}
-        self.states: dict[str, list[Any]] = {}
-        self.branch_taken: dict[str, bool] = {}
-        self.warnings: list[str] = []
-        self.started = time.time()
-        self._logger = logging.getLogger("llm_orchestrator.run")
-        self.reset_records()
-
-    def reset_records(self) -> None:
-        for node in self.plan.nodes.values():
-            if node.id not in self.records:
-                self.records[node.id] = TaskRecord(node.id, str(node.executor), node.type, node.group)
-                self.task_context[node.id] = self.records[node.id].context()
-
-    def logger_for(self, node_id: str) -> logging.Logger | logging.LoggerAdapter[Any]:
-        try:
-            from prefect.logging import get_run_logger
-
-            return get_run_logger()
-        except Exception:
-            return logging.LoggerAdapter(self._logger, {"task": node_id})
-
-    @property
-    def status(self) -> str:
-        return "failure" if self.failed_task or self.error else "success"
-
-    def context(self, *, item: Any = None, index: int | None = None, for_each: bool = False) -> dict[str, Any]:
-        workflow = {
-            "inputs": self.inputs,
-            "id": self.run_id,
-            "run_id": self.run_id,
-            "name": self.plan.name,
-            "version": self.plan.version,
-            "annotations": dict(self.plan.annotations),
-            "labels": dict(self.plan.workflow.metadata.labels),
-            "status": self.status,
-            "error": self.error,
-        }
-        context: dict[str, Any] = {"workflow": workflow, "tasks": self.task_context, "env": self.env, "secrets": self.secrets}
-        if for_each:
-            context["item"] = item
-            context["index"] = index
-        return context
-
-    def finish(self, record: TaskRecord, state: str, *, reason: str | None = None) -> None:
-        record.state = state  # type: ignore[assignment]
-        record.reason = reason
-        if record.started is None:
-            record.started = time.time()
-        record.finished = time.time()
-        self.task_context[record.id] = record.context()
 
 
 class Scheduler:
@@ -151,17 +58,16 @@ class Scheduler:
                 run.error = f"{type(exc).__name__}: {exc}" if not str(exc).startswith(type(exc).__name__) else str(exc)
                 run.failed_task = run.failed_task or "<before workflow>"
             if run.error is None:
-                await self.run_group([n for n in run.plan.main_nodes])
+                await self.run_group(list(run.plan.main_nodes))
             else:
                 for node in run.plan.main_nodes:
                     run.finish(run.records[node.id], "skipped", reason=f"not started: {run.error}")
             await self.run_events()
             outputs = self.evaluate_outputs()
-            state = "failed" if run.status == "failure" else "completed"
             result = RunResult(
                 run_id=run.run_id,
                 workflow=run.plan.name,
-                state=state,  # type: ignore[arg-type]
+                state="failed" if run.status == "failure" else "completed",
                 outputs=outputs,
                 tasks=run.records,
                 error=run.error,
@@ -185,18 +91,17 @@ class Scheduler:
                 progressed = False
                 for node_id in list(pending):
                     node = run.plan.nodes[node_id]
-                    if not all(run.records[d].finished_state for d in node.depends_on if d in run.records):
+                    decision = decide(node, run, events=events)
+                    if decision.action == "wait":
                         continue
                     pending.remove(node_id)
                     progressed = True
-                    decision, reason = self.decide(node, events=events)
                     record = run.records[node_id]
-                    if decision == "skip":
-                        run.finish(record, "skipped", reason=reason)
+                    if decision.action == "skip":
+                        run.finish(record, "skipped", reason=decision.reason)
                         await run.hooks.task_finished(run, record)
-                    elif decision == "fail":
-                        record.error = reason
-                        self.fail(record, node, reason or "failed")
+                    elif decision.action == "fail":
+                        self.fail(record, node, decision.reason or "failed")
                         await run.hooks.task_finished(run, record)
                     else:
                         running[asyncio.create_task(self.run_node(node))] = node_id
@@ -205,11 +110,10 @@ class Scheduler:
             done, _ = await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
             for finished in done:
                 node_id = running.pop(finished)
-                if finished.exception() is not None:  # a scheduler bug must not hang the run
-                    error = finished.exception()
+                error = finished.exception()
+                if error is not None:  # a scheduler bug must not hang the run
                     record = run.records[node_id]
-                    record.error = f"internal error: {error!r}"
-                    self.fail(record, run.plan.nodes[node_id], record.error)
+                    self.fail(record, run.plan.nodes[node_id], f"internal error: {error!r}")
         for node_id in pending:  # unreachable with a validated plan; never leave a node pending
             run.finish(run.records[node_id], "skipped", reason="dependencies never finished")
 
@@ -227,49 +131,6 @@ class Scheduler:
             nodes = run.plan.event_nodes(kind)
             if nodes:
                 await self.run_group(nodes, events=True)
-
-    # -- decisions ---------------------------------------------------------------------------------
-    def decide(self, node: PlanNode, *, events: bool = False) -> tuple[str, str | None]:
-        run = self.run
-        status_aware = uses_status_function(node.condition)
-        if not status_aware:
-            for dep in sorted(node.depends_on):
-                upstream = run.records.get(dep)
-                if upstream is None:
-                    continue
-                if upstream.state == "failed" and not upstream.allowed_failure:
-                    return "skip", f"upstream {dep} failed"
-                if upstream.state == "skipped":
-                    return "skip", f"upstream {dep} skipped"
-        if run.failed_task and not status_aware and not events:
-            return "skip", f"not started: workflow failed ('{run.failed_task}' failed)"
-        if node.gate is not None:
-            try:
-                taken = self.branch_taken(node.gate)
-            except ExpressionError as exc:
-                return "fail", f"branch {node.gate.branch_id} condition failed: {exc}"
-            if taken != (node.gate.arm == "then"):
-                why = "false" if node.gate.arm == "then" else "true"
-                return "skip", f"branch {node.gate.branch_id} not taken (condition {why}: {node.gate.condition})"
-        if node.condition is not None:
-            try:
-                value = evaluate(parse(_bare(node.condition)), run.context(), status=run.status)
-            except ExpressionError as exc:
-                return "fail", f"if condition failed: {exc}"
-            from compiler.expressions.values import truthy
-
-            if not truthy(value):
-                return "skip", f"if is false: {node.condition}"
-        return "run", None
-
-    def branch_taken(self, gate: BranchGate) -> bool:
-        run = self.run
-        if gate.branch_id not in run.branch_taken:
-            from compiler.expressions.values import truthy
-
-            value = evaluate(parse(_bare(gate.condition)), run.context(), status=run.status)
-            run.branch_taken[gate.branch_id] = truthy(value)
-        return run.branch_taken[gate.branch_id]
 
     def fail(self, record: TaskRecord, node: PlanNode, message: str, kind: str | None = None) -> None:
         run = self.run
@@ -296,28 +157,29 @@ class Scheduler:
             self.fail(record, node, exc.message, exc.kind)
         await run.hooks.task_finished(run, record)
 
-    def render_inputs(self, node: PlanNode, *, item: Any = None, index: int | None = None) -> tuple[dict[str, Any], Any]:
+    def render_inputs(self, node: PlanNode, *, item: JSON = None, index: int | None = None) -> tuple[dict[str, JSON], JSON]:
         run = self.run
         context = run.context(item=item, index=index, for_each=node.for_each is not None)
         try:
-            inputs = render_value(node.inputs, context, run.status)
-            token = render_value(node.cache.key, context, run.status) if node.cache and node.cache.key else None
+            inputs = render_template(node.inputs_template, context, status=run.status)
+            template = node.cache_key_template
+            token = render_template(template, context, status=run.status) if template is not None else None
         except ExpressionError as exc:
             raise InputRenderError(f"input expression failed: {exc}") from None
-        return inputs, token
+        return (inputs if isinstance(inputs, dict) else {}), token
 
-    async def call(self, node: PlanNode, inputs: dict[str, Any], token: Any, *, item: Any = None, index: int | None = None) -> Any:
+    async def call(self, node: PlanNode, inputs: dict[str, JSON], token: JSON, *, item: JSON = None,
+                   index: int | None = None) -> State:
         run = self.run
         upstream = [s for dep in sorted(node.depends_on) for s in run.states.get(dep, [])]
         inputs = await run.hooks.before_node(run, node, inputs, index)
         slot = Slot(self.semaphore)
         await slot.acquire()
         try:
-            remote = getattr(run, "remote", None)  # a Dask task runner (flows.taskrunner)
-            if remote is not None:
+            if run.remote is not None:  # a Dask task runner (flows.taskrunner)
                 # Failed upstream states (continueOnError) must be wrapped or Prefect refuses to start.
-                wait_for = [s if s.is_completed() else allow_failure(s) for s in upstream]
-                return await remote.call(node, inputs, token, item, index, wait_for or None)
+                wait_for: list[Any] = [s if s.is_completed() else allow_failure(s) for s in upstream]
+                return await run.remote.call(node, inputs, token, item, index, wait_for or None)
             run.slots[(node.id, index)] = slot  # released by execute_node once the executor is done
             # The scheduler has already waited for the upstream tasks, so they are recorded as
             # this task run's inputs (the run graph's edges) rather than passed as `wait_for`,
@@ -327,18 +189,24 @@ class Scheduler:
                           "cache_token": token, "upstream": sorted(node.depends_on) or None}
             started: Any = run_task(task_for(node, tags=run.task_tags), parameters=parameters, return_type="state",
                                     dependencies={"upstream": runs} if runs else None)  # an async task: a coroutine
-            return await started
+            state: State = await started
+            return state
         finally:
             run.slots.pop((node.id, index), None)
             slot.release()
 
-    async def outcome(self, state: Any) -> tuple[bool, Any, bool]:
+    async def outcome(self, state: State) -> tuple[bool, Any, bool]:
         """(ok, data-or-error, cached) of a finished Prefect task-run state."""
         if state.is_completed():
             data = await state.result()
             return True, data, state.name == "Cached"
-        error = await state.result(raise_on_failure=False)
+        error = await state.result(raise_on_failure=False)  # type: ignore[misc]
         return False, error, False
+
+    def record_failure(self, record: TaskRecord, node: PlanNode, error: Any, *, index: int | None = None) -> None:
+        record.attempts = self.run.calls.get(record.id if index is None else f"{record.id}[{index}]", 1)
+        _, _, kind = retry_info(error) if isinstance(error, BaseException) else (False, None, "failed")
+        self.fail(record, node, _message(error), kind)
 
     async def run_single(self, node: PlanNode, record: TaskRecord) -> None:
         run = self.run
@@ -346,29 +214,25 @@ class Scheduler:
         try:
             state = await self.call(node, inputs, token)
         except Exception as exc:  # a before_node hook refused the task (policy, approval)
-            _, _, kind = retry_info(exc)
-            self.fail(record, node, _message(exc), kind)
+            record.inputs = inputs
+            self.record_failure(record, node, exc)
             return
         run.states[node.id] = [state]
         ok, data, cached = await self.outcome(state)
         if ok:
             record.outputs = dict(data.get("outputs") or {})
-            record.metadata = dict(data.get("metadata") or {})
+            record.metadata = cast(TaskMetadata, dict(data.get("metadata") or {}))
+            record.inputs = data.get("inputs", inputs)
             record.attempts = int(record.metadata.get("attempts") or 1)
             run.finish(record, "cached" if cached else "completed")
         else:
-            record.attempts = run.attempts.get(node.id, 1)
-            _, _, kind = retry_info(data) if isinstance(data, BaseException) else (False, None, "failed")
-            self.fail(record, node, _message(data), kind)
+            record.inputs = inputs
+            self.record_failure(record, node, data)
 
     async def run_for_each(self, node: PlanNode, record: TaskRecord) -> None:
         run = self.run
-        context = run.context()
-        source = node.for_each
         try:
-            items = render_value(source, context, run.status) if isinstance(source, str) else render_value(source, context, run.status)
-            if isinstance(items, str) and not has_expression(str(source)):
-                items = evaluate(parse(items), context, status=run.status)
+            items = render_template(node.for_each_source, run.context(), status=run.status)
         except ExpressionError as exc:
             raise InputRenderError(f"forEach expression failed: {exc}") from None
         if isinstance(items, Mapping):
@@ -376,13 +240,14 @@ class Scheduler:
         if not isinstance(items, list):
             raise InputRenderError(f"forEach must evaluate to a list, got {type(items).__name__}")
         record.items = len(items)
-        results: list[Any] = [None] * len(items)
-        states: list[Any] = []
-        failures: list[tuple[int, BaseException | Any]] = []
+        results: list[dict[str, Any] | None] = [None] * len(items)
+        item_inputs: list[JSON] = [None] * len(items)
+        states: list[State] = []
+        failures: list[tuple[int, Any]] = []
         skipped = 0
         cached_all = bool(items)
 
-        async def one(i: int, item: Any) -> None:
+        async def one(i: int, item: JSON) -> None:
             nonlocal skipped, cached_all
             if run.failed_task and not node.continue_on_error:
                 skipped += 1
@@ -392,6 +257,7 @@ class Scheduler:
             except InputRenderError as exc:
                 failures.append((i, exc))
                 return
+            item_inputs[i] = inputs
             try:
                 state = await self.call(node, inputs, token, item=item, index=i)
             except Exception as exc:
@@ -403,6 +269,7 @@ class Scheduler:
             ok, data, cached = await self.outcome(state)
             if ok:
                 results[i] = data
+                item_inputs[i] = data.get("inputs", inputs)
                 cached_all = cached_all and cached
             else:
                 failures.append((i, data))
@@ -411,26 +278,12 @@ class Scheduler:
 
         await asyncio.gather(*(one(i, item) for i, item in enumerate(items)))
         run.states[node.id] = states
+        record.inputs = item_inputs
         names = list(dict.fromkeys([*node.declared_outputs, *node.spec.outputs, *(k for r in results if r for k in r["outputs"])]))
         record.outputs = {name: [(r["outputs"].get(name) if r else None) for r in results] for name in names}
-        metas = [r["metadata"] for r in results if r]
-        costs = [m.get("cost") for m in metas if isinstance(m.get("cost"), int | float)]
-        record.metadata = {
-            "execution_time": round(time.time() - (record.started or time.time()), 6),
-            "cost": round(sum(costs), 10) if costs else None,
-            "model": next((m.get("model") for m in metas if m.get("model")), None),
-            "attempts": max([int(m.get("attempts") or 1) for m in metas] or [1]),
-            "items": len(items),
-            "item_costs": [r["metadata"].get("cost") if r else None for r in results],
-        }
-        scores = [float(m["quality_score"]) for m in metas if isinstance(m.get("quality_score"), int | float)]
-        if scores:
-            record.metadata["quality_score"] = sum(scores) / len(scores)
-            record.metadata["item_quality_scores"] = [r["metadata"].get("quality_score") if r else None for r in results]
-        usage = [m.get("usage") for m in metas if isinstance(m.get("usage"), Mapping)]
-        if usage:
-            record.metadata["usage"] = {k: sum(int(u.get(k) or 0) for u in usage) for k in ("prompt_tokens", "completion_tokens", "total_tokens")}
-        record.attempts = int(record.metadata["attempts"])
+        record.metadata = summarise_items(results, record.started)
+        record.attempts = sum(run.calls.get(f"{node.id}[{i}]", 0) for i in range(len(items))) or 1
+        record.metadata["attempts"] = record.attempts
         if failures:
             if run.failed_task == node.id:
                 run.failed_task = None  # let fail() record the message below
@@ -444,17 +297,39 @@ class Scheduler:
         else:
             run.finish(record, "cached" if cached_all else "completed")
 
-    def evaluate_outputs(self) -> dict[str, Any]:
+    def evaluate_outputs(self) -> dict[str, JSON]:
         run = self.run
         context = run.context()
-        outputs: dict[str, Any] = {}
-        for name, expression in run.plan.outputs.items():
+        outputs: dict[str, JSON] = {}
+        for name, template in run.plan.output_templates.items():
             try:
-                outputs[name] = render_value(expression, context, run.status)
+                outputs[name] = render_template(template, context, status=run.status)
             except ExpressionError as exc:
                 outputs[name] = None
                 run.warnings.append(f"output '{name}' could not be evaluated: {exc.message}")
         return outputs
+
+
+def summarise_items(results: list[dict[str, Any] | None], started: float | None) -> TaskMetadata:
+    """A forEach task's metadata from its items': total cost and usage, per-item costs and scores."""
+    metas = [r["metadata"] for r in results if r]
+    costs = [m.get("cost") for m in metas if isinstance(m.get("cost"), int | float)]
+    metadata = TaskMetadata(
+        execution_time=round(time.time() - (started or time.time()), 6),
+        cost=round(sum(costs), 10) if costs else None,
+        model=next((m.get("model") for m in metas if m.get("model")), None),
+        items=len(results),
+        item_costs=[r["metadata"].get("cost") if r else None for r in results],
+    )
+    scores = [float(m["quality_score"]) for m in metas if isinstance(m.get("quality_score"), int | float)]
+    if scores:
+        metadata["quality_score"] = sum(scores) / len(scores)
+        metadata["item_quality_scores"] = [r["metadata"].get("quality_score") if r else None for r in results]
+    usage = [m.get("usage") for m in metas if isinstance(m.get("usage"), Mapping)]
+    if usage:
+        keys = ("prompt_tokens", "completion_tokens", "total_tokens", "cache_read_tokens", "cache_write_tokens")
+        metadata["usage"] = {k: sum(int(u.get(k) or 0) for u in usage) for k in keys}  # type: ignore[typeddict-item]
+    return metadata
 
 
 def _message(error: Any) -> str:

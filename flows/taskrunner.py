@@ -34,7 +34,6 @@ from collections import OrderedDict
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from types import SimpleNamespace
 from typing import Any
 
 import cloudpickle
@@ -42,7 +41,7 @@ from prefect import task
 
 from blocks.settings import ConfigError, OrchestratorSettings
 from compiler.diagnostics import Diagnostic
-from tasks.runner import cache_key, execute_node, options_for, register_run, unregister_run
+from tasks.runner import cache_key, cache_key_for, execute_node, options_for, register_run, unregister_run
 
 TASK_RUNNER_ENV = "LLM_ORCHESTRATOR_TASK_RUNNER"
 DASK_ADDRESS_ENV = "LLM_ORCHESTRATOR_DASK_ADDRESS"
@@ -124,7 +123,8 @@ class RemoteRun:
         return _loads_cached(self.plan_blob)
 
     def settings(self) -> OrchestratorSettings:
-        return _loads_cached(self.settings_blob)
+        settings: OrchestratorSettings = _loads_cached(self.settings_blob)
+        return settings
 
     def __repr__(self) -> str:  # shown in task-run parameters and logs: keep it short
         return f"RemoteRun(run_id={self.run_id!r})"
@@ -133,12 +133,13 @@ class RemoteRun:
 @asynccontextmanager
 async def attached(remote: RemoteRun) -> AsyncIterator[Any]:
     """A ``WorkflowRun`` rebuilt in this process, registered for ``execute_node``, then closed."""
-    import flows.integrations  # noqa: F401  (client factories and hooks, in a fresh worker process)
-    from flows.scheduler import WorkflowRun
-    from flows.services import Services, hooks_for
+    import flows.integrations  # noqa: F401  (the integrations' hooks, in a fresh worker process)
+    from blocks.clients import Clients
+    from flows.registry import hooks_for
     from tasks.hooks import HookSet
+    from tasks.state import WorkflowRun
 
-    services = Services(remote.settings())
+    services = Clients(remote.settings())
     run = WorkflowRun(remote.plan(), dict(remote.inputs), services, remote.run_id, env=remote.env)
     run.run_key = f"{remote.run_id}-worker-{uuid.uuid4().hex[:12]}"
     run.hooks = HookSet(hooks_for(run))
@@ -173,12 +174,7 @@ execute_node_remote = task(persist_result=False, name="execute_node")(run_remote
 def remote_cache_key(context: Any, parameters: dict[str, Any]) -> str:
     """The same key ``tasks.runner.cache_key`` gives in the flow process (so runs on either
     runner share cached results)."""
-    alias = f"cache-{uuid.uuid4().hex}"
-    register_run(alias, SimpleNamespace(plan=parameters["remote"].plan()))
-    try:
-        return cache_key(context, {**parameters, "run_key": alias})
-    finally:
-        unregister_run(alias)
+    return cache_key_for(parameters["remote"].plan(), parameters)
 
 
 def remote_options(node: Any, index: int | None) -> dict[str, Any]:
@@ -189,7 +185,8 @@ def remote_options(node: Any, index: int | None) -> dict[str, Any]:
 
 
 def _final_state(future: Any) -> Any:
-    from prefect.states import Completed, Failed, State
+    from prefect.client.schemas.objects import State
+    from prefect.states import Completed, Failed
 
     try:
         result = future.wrapped_future.result()

@@ -7,47 +7,70 @@ returns the workflow outputs.  The final state is set explicitly from the schedu
 failed run still carries every task's record.  Bad workflows, configs and inputs fail the run
 with the same messages the CLI prints, before any task starts.
 
+A caller in the same process (the CLI, ``llm_orchestrator.run``) hands the flow what a flow
+parameter cannot carry - settings it already resolved, ``offline``, extra hooks such as the CLI's
+progress display - through ``local_run`` (a context variable: nothing global changes, and a
+deployment's run never sees it).
+
 Async on purpose: in Prefect 3.9 a sync flow pays about a second at exit joining its heartbeat.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import contextvars
 import functools
 import logging
 import os
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from uuid import UUID
 
 from prefect import flow
-from prefect.states import Completed, Failed, State
+from prefect.client.schemas.objects import State
+from prefect.states import Completed, Failed
 
-import flows.integrations  # noqa: F401  (registers the ecosystem clients and hooks)
-from blocks.settings import (
-    ConfigError,
-    OrchestratorSettings,
-    aload_saved_settings,
-    resolve_settings_with_source,
-)
+import flows.integrations  # noqa: F401  (registers the integrations' hooks)
+from blocks.clients import Clients, resolve_systems
+from blocks.resolve import aload_saved_settings, resolve_settings_with_source
+from blocks.settings import ConfigError, OrchestratorSettings
 from compiler.compile import CompileOptions, CompileResult, compile_document, compile_file
 from compiler.diagnostics import CompilationFailed
 from compiler.inputs import InputError, resolve_inputs
 from compiler.plan import ExecutionPlan
 from flows.artifacts import deferred_publications, finish_publications
-from flows.records import RunResult
-from flows.scheduler import Scheduler, WorkflowRun
-from flows.services import Services, hooks_for
-from tasks.hooks import HookSet
+from flows.registry import hooks_for
+from flows.scheduler import Scheduler
+from tasks.hooks import Hook, HookSet
+from tasks.state import JSON, RunResult, WorkflowRun
 
 logger = logging.getLogger("llm_orchestrator")
 FLOW_NAME = "llm-workflow"
 
 
-def compile_options(settings: OrchestratorSettings) -> CompileOptions:
-    endpoints = settings.integration("llm-forge").get("endpoints") or {}
-    return CompileOptions(providers=frozenset(endpoints) if isinstance(endpoints, Mapping) else frozenset())
+@dataclass(frozen=True)
+class LocalRun:
+    """What an in-process caller gives a run besides its parameters (see the module docstring)."""
+
+    settings: OrchestratorSettings | None = None
+    offline: bool = False
+    hooks: Sequence[Hook] = field(default_factory=tuple)
+
+
+_LOCAL: contextvars.ContextVar[LocalRun | None] = contextvars.ContextVar("llmo_local_run", default=None)
+
+
+@contextlib.contextmanager
+def local_run(options: LocalRun) -> Iterator[None]:
+    """Runs of ``run_workflow`` started inside this block (in this context) use ``options``."""
+    token = _LOCAL.set(options)
+    try:
+        yield
+    finally:
+        _LOCAL.reset(token)
 
 
 @functools.lru_cache(maxsize=64)
@@ -55,19 +78,23 @@ def _compile_path(path: str, mtime: float, options: CompileOptions) -> CompileRe
     return compile_file(path, options)
 
 
-def load_plan(workflow: str | Path | Mapping[str, Any], options: CompileOptions | None = None) -> ExecutionPlan:
-    """The plan of a workflow given as a path or a document; raises CompilationFailed."""
+def compile_workflow(workflow: str | Path | Mapping[str, Any], options: CompileOptions | None = None) -> CompileResult:
+    """The compile of a workflow given as a path or a document.  A file is compiled once per
+    (path, modification time, options): the CLI, the Python API and the flow of one run share it."""
     options = options or CompileOptions()
     if isinstance(workflow, Mapping):
-        result = compile_document(workflow, f"<{(workflow.get('metadata') or {}).get('name', 'workflow')}>", options)
-    else:
-        path = str(workflow)
-        try:
-            mtime = os.stat(path).st_mtime
-        except OSError:
-            mtime = 0.0
-        result = _compile_path(path, mtime, options)
-    return result.plan
+        return compile_document(workflow, f"<{(workflow.get('metadata') or {}).get('name', 'workflow')}>", options)
+    path = str(workflow)
+    try:
+        mtime = os.stat(path).st_mtime
+    except OSError:
+        mtime = 0.0
+    return _compile_path(path, mtime, options)
+
+
+def load_plan(workflow: str | Path | Mapping[str, Any], options: CompileOptions | None = None) -> ExecutionPlan:
+    """The plan of a workflow given as a path or a document; raises CompilationFailed."""
+    return compile_workflow(workflow, options).plan
 
 
 def _fallback_name(workflow: Any) -> str:
@@ -82,7 +109,7 @@ def _start_naming(naming: list[asyncio.Task[None]], run_id: str, workflow_name: 
         naming.append(asyncio.create_task(_name_flow_run(UUID(run_id), f"{workflow_name}-{run_id[:8]}")))
 
 
-async def _name_flow_run(flow_run_id: Any, name: str) -> None:
+async def _name_flow_run(flow_run_id: UUID, name: str) -> None:
     """Rename the flow run ``<workflow>-<short id>`` with the run's own API client.  Done here
     rather than with ``@flow(flow_run_name=...)``, which costs every run a synchronous API
     client and a blocking lookup of the result storage before the flow starts."""
@@ -100,9 +127,10 @@ async def _name_flow_run(flow_run_id: Any, name: str) -> None:
         context.flow_run.name = name  # run loggers made from now on use it
 
 
-async def _saved_settings_or_error(config: Any) -> Any:
+async def _saved_settings_or_error(config: Any) -> OrchestratorSettings | ConfigError | None:
     """The saved config block's settings (None: none, or not needed), or the ConfigError."""
-    if config or isinstance(config, Mapping):
+    local = _LOCAL.get()
+    if config or isinstance(config, Mapping) or (local is not None and local.settings is not None):
         return None
     try:
         return await aload_saved_settings(in_flow_run=True)
@@ -138,17 +166,17 @@ def env_context(settings: OrchestratorSettings) -> dict[str, str]:
     return {name: os.environ[name] for name in settings.env_allowlist if name in os.environ}
 
 
-async def execute_plan(plan: ExecutionPlan, inputs: dict[str, Any], settings: OrchestratorSettings, run_id: str,
-                       *, extra_hooks: list[Any] | None = None, task_runner: str = "default") -> RunResult:
-    services = Services(settings)
+async def execute_plan(plan: ExecutionPlan, inputs: dict[str, JSON], settings: OrchestratorSettings, run_id: str,
+                       *, extra_hooks: Sequence[Hook] = (), task_runner: str = "default") -> RunResult:
+    services = Clients(resolve_systems(settings))
     max_parallel = plan.max_parallel_tasks or settings.concurrency.max_parallel_tasks
     run = WorkflowRun(plan, inputs, services, run_id, env=env_context(settings), max_parallel=max_parallel)
     run.task_tags = settings.concurrency.task_tags
     try:
-        run.hooks = HookSet([*hooks_for(run), *(extra_hooks or [])])
+        run.hooks = HookSet([*hooks_for(run), *extra_hooks])
     except Exception as exc:  # e.g. an integration's config section that does not validate
         run.error = f"cannot set up the run's integrations: {exc}"
-        run.hooks = HookSet(list(extra_hooks or []))
+        run.hooks = HookSet(list(extra_hooks))
     try:
         if task_runner == "default":
             return await Scheduler(run).execute()
@@ -181,14 +209,28 @@ async def run_workflow(
         await asyncio.gather(*naming)
 
 
+def run_settings(config: str | Mapping[str, Any] | None, saved: OrchestratorSettings | None,
+                 local: LocalRun | None) -> OrchestratorSettings:
+    """The settings of a run: the caller's own (in-process), else the usual resolution order;
+    ``offline`` from the caller forces offline whatever the config says."""
+    if local is not None and local.settings is not None:
+        settings = local.settings
+    else:
+        settings = resolve_settings_with_source(config, saved=saved)[0]  # `saved` only counts without a config
+    if local is not None and local.offline and not settings.offline:
+        settings = settings.model_copy(update={"offline": True})
+    return settings
+
+
 async def _run(workflow: str | dict[str, Any], inputs: dict[str, Any] | None, config: str | dict[str, Any] | None,
                run_id: str, saved: asyncio.Task[Any], naming: list[asyncio.Task[None]]) -> State:
+    local = _LOCAL.get()
     try:
         block = await saved
         if isinstance(block, ConfigError):
             raise block
-        settings = resolve_settings_with_source(config, saved=block)[0]  # `saved` only counts without a config
-        plan = load_plan(workflow, compile_options(settings))
+        settings = run_settings(config, block, local)
+        plan = load_plan(workflow, settings.compile_options())
         values = resolve_inputs(plan, inputs)
         from flows.taskrunner import check_task_runner
 
@@ -197,7 +239,8 @@ async def _run(workflow: str | dict[str, Any], inputs: dict[str, Any] | None, co
         _start_naming(naming, run_id, _fallback_name(workflow))
         return Failed(message=str(exc), data={"run_id": run_id, "state": "failed", "error": str(exc), "outputs": {}, "tasks": {}})
     _start_naming(naming, run_id, plan.name)  # in the background while the first tasks start
-    result = await execute_plan(plan, values, settings, run_id, extra_hooks=list(_EXTRA_HOOKS), task_runner=task_runner)
+    extra = list(local.hooks) if local is not None else []
+    result = await execute_plan(plan, values, settings, run_id, extra_hooks=extra, task_runner=task_runner)
     return run_state(result)
 
 
@@ -206,7 +249,3 @@ def run_state(result: RunResult) -> State:
     if result.ok:
         return Completed(message=f"{len(result.tasks)} task(s) finished", data=data)
     return Failed(message=result.error or "workflow failed", data=data)
-
-
-# Hooks the calling process adds to runs it starts in-process (the CLI's live progress).
-_EXTRA_HOOKS: list[Any] = []

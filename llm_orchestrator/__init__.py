@@ -30,11 +30,15 @@ def compile_workflow(path: str | Path, options: CompileOptions | None = None) ->
     return compile_file(path, options).plan
 
 
-def run(workflow: str | Path | dict[str, Any], inputs: dict[str, Any] | None = None, **kwargs: Any) -> Any:
-    """Run a workflow as a Prefect flow and return its ``RunResult`` (see ``llm_orchestrator.api``)."""
-    from llm_orchestrator.api import run_sync
+def run(workflow: str | Path | dict[str, Any], inputs: dict[str, Any] | None = None, *,
+        config: str | Path | None = None, offline: bool = False, hooks: Any = ()) -> Any:
+    """Run a workflow as a Prefect flow in this process and return its ``tasks.state.RunResult``
+    (``state``, ``outputs``, ``tasks``, ``total_cost``...).  ``offline``: every LLM call from the
+    offline provider; ``hooks``: ``tasks.hooks.Hook`` objects that join the run.  Bad configs,
+    workflows and inputs raise ``ConfigError``, ``CompilationFailed`` and ``InputError``."""
+    from llm_orchestrator.api import run as run_workflow
 
-    return run_sync(workflow, inputs or {}, **kwargs)
+    return run_workflow(workflow, inputs, config=config, offline=offline, hooks=hooks)
 
 
 __all__ = ["CompileOptions", "CompileResult", "ExecutionPlan", "__version__", "compile_workflow", "run", "validate"]

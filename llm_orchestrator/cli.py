@@ -16,7 +16,7 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 
-from llm_orchestrator.cli_support import err, settings_or_exit
+from llm_orchestrator.cli_support import compile_settings_or_exit, err
 from llm_orchestrator.cli_support import fail as _fail
 
 app = typer.Typer(
@@ -33,10 +33,13 @@ if not out.is_terminal:
 FORMAT_TEXT = "text"
 
 
-def _compile_one(path: Path, *, quiet_warnings: bool = False) -> Any:
+ConfigOption = Annotated[Path | None, typer.Option("--config", "-c", help="orchestrator-config.yaml to use.")]
+
+
+def _compile_one(path: Path, config: Path | None = None, *, quiet_warnings: bool = False) -> Any:
     from compiler.compile import compile_file
 
-    result = compile_file(path)
+    result = compile_file(path, compile_settings_or_exit(config).compile_options())
     if any(d.code == "E100" for d in result.diagnostics):
         for d in result.diagnostics:
             err.print(d.render(), markup=False)
@@ -57,17 +60,19 @@ def _compile_one(path: Path, *, quiet_warnings: bool = False) -> Any:
 def validate(
     files: Annotated[list[Path], typer.Argument(help="Workflow files to check.", show_default=False)],
     format: Annotated[str, typer.Option("--format", help="text or json")] = FORMAT_TEXT,
+    config: ConfigOption = None,
 ) -> None:
     """Check workflows statically; print diagnostics like a compiler (exit 1 on any error)."""
     from compiler.compile import compile_file
 
     if format not in ("text", "json"):
         raise _fail(f"unknown --format '{format}' (use text or json)", 2)
+    options = compile_settings_or_exit(config).compile_options()
     diagnostics = []
     unreadable = False
     plans = 0
     for path in files:
-        result = compile_file(path)
+        result = compile_file(path, options)
         unreadable |= any(d.code == "E100" for d in result.diagnostics)
         diagnostics.extend(result.diagnostics)
         plans += len(result.plans)
@@ -89,13 +94,14 @@ def validate(
 def graph(
     file: Annotated[Path, typer.Argument(help="Workflow file.")],
     format: Annotated[str, typer.Option("--format", help="mermaid or text")] = "text",
+    config: ConfigOption = None,
 ) -> None:
     """Draw the workflow's DAG, branches and events."""
     from compiler.graph import to_mermaid, to_text
 
     if format not in ("mermaid", "text"):
         raise _fail(f"unknown --format '{format}' (use mermaid or text)", 2)
-    plan = _compile_one(file)
+    plan = _compile_one(file, config)
     out.print(to_mermaid(plan) if format == "mermaid" else to_text(plan), markup=False)
 
 
@@ -104,13 +110,14 @@ def explain(
     file: Annotated[Path, typer.Argument(help="Workflow file.")],
     input: Annotated[list[str] | None, typer.Option("--input", "-i", help="An input as name=value (repeatable).")] = None,
     inputs_file: Annotated[Path | None, typer.Option("--inputs-file", help="JSON or YAML file of inputs.")] = None,
+    config: ConfigOption = None,
 ) -> None:
     """Show which tasks would run, in which order, for these inputs (nothing is executed)."""
     from compiler.explain import explain as explain_plan
     from compiler.explain import render
     from compiler.inputs import InputError, resolve_inputs
 
-    plan = _compile_one(file)
+    plan = _compile_one(file, config)
     try:
         values = resolve_inputs(plan, _gather_inputs(plan, input or [], inputs_file))
     except InputError as exc:
@@ -146,18 +153,30 @@ def run(
     """Validate, then run a workflow as a Prefect flow; print a summary and its outputs."""
     import os
 
+    from blocks.settings import ConfigError
+    from compiler.inputs import InputError, resolve_inputs
+    from llm_orchestrator.api import compile_for, run_prepared, run_settings
     from llm_orchestrator.cli_deploy import apply_task_runner
+    from llm_orchestrator.cli_support import config_exit_code, print_diagnostics
+    from llm_orchestrator.progress import ProgressHook
 
     apply_task_runner(task_runner)
-
-    from compiler.inputs import InputError, resolve_inputs
-
     if output not in ("text", "json"):
         raise _fail(f"unknown --output '{output}' (use text or json)", 2)
-    if offline:
-        os.environ["LLM_ORCHESTRATOR_OFFLINE"] = "1"
-    settings = settings_or_exit(config)
-    plan = _compile_one(file, quiet_warnings=output == "json")
+    try:
+        settings = run_settings(config, offline=offline)
+    except ConfigError as exc:
+        print_diagnostics(exc.diagnostics)
+        raise typer.Exit(config_exit_code(exc.diagnostics)) from None
+    compiled = compile_for(file, settings)
+    if not compiled.ok or len(compiled.plans) != 1:
+        print_diagnostics(compiled.diagnostics)
+        if compiled.ok:
+            raise _fail(f"{file}: expected exactly one workflow document, found {len(compiled.plans)}", 2)
+        raise typer.Exit(2 if any(d.code == "E100" for d in compiled.diagnostics) else 1)
+    plan = compiled.plans[0]
+    if output != "json":
+        print_diagnostics(compiled.warnings)
     try:
         values = resolve_inputs(plan, _gather_inputs(plan, input or [], inputs_file))
     except InputError as exc:
@@ -166,20 +185,13 @@ def run(
         err.print("note: PREFECT_API_URL is not set, so this run uses Prefect's temporary local server, which keeps "
                   "little history after the process exits. Start `prefect server start` and set PREFECT_API_URL to "
                   "keep runs and artifacts in the Prefect UI.", markup=False, style="dim")
-    result = _run_flow(file, values, str(config) if config else None, len(plan.nodes), settings)
+    with ProgressHook(err, len(plan.nodes)) as progress:
+        result = run_prepared(file, values, config, settings, [progress]).to_json()
     if output == "json":
         sys.stdout.write(json.dumps({k: result.get(k) for k in ("run_id", "state", "error", "outputs", "tasks", "total_cost", "duration", "applied", "warnings")}, indent=2, default=str) + "\n")
     else:
         print_summary(result)
     raise typer.Exit(0 if result.get("state") == "completed" else 1)
-
-
-def _run_flow(file: Path, values: dict[str, Any], config: str | None, total: int, settings: Any) -> dict[str, Any]:
-    from llm_orchestrator.api import run_flow
-    from llm_orchestrator.progress import ProgressHook
-
-    with ProgressHook(err, total) as progress:
-        return run_flow(str(file), values, config, [progress])
 
 
 def print_summary(result: dict[str, Any]) -> None:
@@ -225,7 +237,8 @@ def report(
     config: Annotated[Path | None, typer.Option("--config", "-c", help="orchestrator-config.yaml (for storage.url).")] = None,
 ) -> None:
     """Costs, tokens, latency percentiles and quality across runs, from the store."""
-    from blocks.settings import ConfigError, resolve_settings
+    from blocks.resolve import resolve_settings
+    from blocks.settings import ConfigError
     from ecosystem.store import Store, StoreError
     from llm_orchestrator import report as reporting
 

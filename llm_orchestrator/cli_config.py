@@ -39,7 +39,7 @@ def _diagnostics(exc: Any) -> typer.Exit:
 
 
 def _require_api() -> str:
-    from blocks.settings import prefect_api_url
+    from blocks.resolve import prefect_api_url
 
     api = prefect_api_url()
     if api is None:
@@ -84,7 +84,8 @@ def config_show(
     import yaml
 
     from blocks.apply import effective_config
-    from blocks.settings import ConfigError, resolve_settings_with_source
+    from blocks.resolve import resolve_settings_with_source
+    from blocks.settings import ConfigError
 
     if format not in FORMATS:
         raise _fail(f"unknown --format '{format}' (use {' or '.join(FORMATS)})", 2)
@@ -105,7 +106,7 @@ def config_show(
 
 
 def _saved(name: str) -> Any:
-    from blocks.settings import load_saved_settings
+    from blocks.resolve import load_saved_settings
 
     api = _require_api()
     settings = load_saved_settings(name)

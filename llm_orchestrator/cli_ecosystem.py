@@ -20,27 +20,27 @@ ecosystem_app = typer.Typer(help="Serve Forge, Test-Bench, Auto-Optimizer or Gov
 
 
 def build_app(system: str, settings: Any, token: str | None) -> Any:
-    from blocks import clients
+    from blocks.clients import resolve_systems
 
+    systems = resolve_systems(settings)  # the settings a run would use (the served system is embedded)
     if system == "forge":
         from ecosystem.forge import EmbeddedForge, create_forge_app
 
-        config = clients.forge_settings(settings).model_copy(update={"endpoint": None})
-        return create_forge_app(EmbeddedForge(config), token=token)
+        return create_forge_app(EmbeddedForge(systems.forge.model_copy(update={"endpoint": None})), token=token)
     if system == "test-bench":
         from ecosystem.testbench import EmbeddedTestBench
         from ecosystem.testbench.server import create_testbench_app
 
-        return create_testbench_app(EmbeddedTestBench(clients.testbench_settings(settings).model_copy(update={"endpoint": None})), token=token)
+        return create_testbench_app(EmbeddedTestBench(systems.testbench.model_copy(update={"endpoint": None})), token=token)
     if system == "auto-optimizer":
         from ecosystem.optimizer import EmbeddedAutoOptimizer
         from ecosystem.optimizer.server import create_optimizer_app
 
-        return create_optimizer_app(EmbeddedAutoOptimizer(clients.optimizer_settings(settings).model_copy(update={"endpoint": None})), token=token)
+        return create_optimizer_app(EmbeddedAutoOptimizer(systems.optimizer.model_copy(update={"endpoint": None})), token=token)
     from ecosystem.governance import EmbeddedGovernance
     from ecosystem.governance.server import create_governance_app
 
-    return create_governance_app(EmbeddedGovernance(clients.governance_settings(settings).model_copy(update={"endpoint": None})), token=token)
+    return create_governance_app(EmbeddedGovernance(systems.governance.model_copy(update={"endpoint": None})), token=token)
 
 
 @ecosystem_app.command()
@@ -52,7 +52,8 @@ def serve(
     token_env: Annotated[str | None, typer.Option("--token-env", help="Environment variable holding the bearer token.")] = None,
 ) -> None:
     """Serve one embedded ecosystem system on its /v1 HTTP contract."""
-    from blocks.settings import ConfigError, resolve_settings
+    from blocks.resolve import resolve_settings
+    from blocks.settings import ConfigError
     from ecosystem.service import serve as run_server
 
     if system not in SYSTEMS:

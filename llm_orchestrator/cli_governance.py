@@ -58,13 +58,13 @@ def parse_since(value: str | None, now: datetime | None = None) -> datetime | No
 
 
 async def _read_audit(settings: Any, query: Any) -> list[Any]:
-    from tasks.governance import build_client
+    from blocks.clients import Clients
 
-    governance = build_client(settings)
+    clients = Clients(settings)
     try:
-        return list(await governance.audit(query))
+        return list(await clients.governance.audit(query))
     finally:
-        await governance.aclose()
+        await clients.aclose()
 
 
 def _row(event: Any) -> dict[str, Any]:

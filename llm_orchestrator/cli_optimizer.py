@@ -36,7 +36,7 @@ FORMATS = ("table", "json")
 
 
 
-def _plan_of(workflow: str) -> Any:
+def _plan_of(workflow: str, settings: Any) -> Any:
     """The compiled plan when ``workflow`` is a file, else None (a name or run id)."""
     path = Path(workflow)
     if not (path.suffix in (".yaml", ".yml") or path.exists()):
@@ -45,7 +45,7 @@ def _plan_of(workflow: str) -> Any:
         raise _fail(f"workflow file {workflow} does not exist", 2)
     from compiler.compile import compile_file
 
-    result = compile_file(path)
+    result = compile_file(path, settings.compile_options())
     if not result.ok:
         for d in result.diagnostics:
             _err.print(d.render(), markup=False)
@@ -56,14 +56,13 @@ def _plan_of(workflow: str) -> Any:
 
 
 async def _fetch(settings: Any, workflow: str) -> Any:
-    from ecosystem.optimizer import build_optimizer
-    from tasks.optimizer import settings_for
+    from blocks.clients import Clients
 
-    optimizer = build_optimizer(settings_for(settings))
+    clients = Clients(settings)
     try:
-        return await optimizer.get_recommendations(workflow, True)
+        return await clients.optimizer.get_recommendations(workflow, True)
     finally:
-        await optimizer.aclose()
+        await clients.aclose()
 
 
 def _target(rtype: dict[str, Any]) -> str:
@@ -105,8 +104,8 @@ def recommendations(
 
     if format not in FORMATS:
         raise _fail(f"unknown --format '{format}' (use {', '.join(FORMATS)})", 2)
-    plan = _plan_of(workflow)
     settings = _settings(config)
+    plan = _plan_of(workflow, settings)
     name = plan.name if plan is not None else workflow
     try:
         answer = asyncio.run(_fetch(settings, name))

@@ -33,7 +33,7 @@ def main() -> int:
     os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
     console = Console(highlight=False)
     from compiler.compile import compile_file
-    from llm_orchestrator.api import run_sync
+    from llm_orchestrator.api import run
     from llm_orchestrator.cli import print_summary
 
     console.print(Rule("1. validate every example"))
@@ -51,7 +51,7 @@ def main() -> int:
     for number, (name, inputs) in enumerate(RUNS, start=2):
         console.print(Rule(f"{number}. run {name} (offline)"))
         try:
-            result = run_sync(EXAMPLES / name, inputs, config=CONFIG, offline=True)
+            result = run(EXAMPLES / name, inputs, config=CONFIG, offline=True).to_json()
         except Exception as exc:  # the demo reports every example, then fails at the end
             console.print(f"[red]could not run {name}:[/red] {exc}")
             failures += 1

@@ -11,10 +11,14 @@ from typing import Any
 
 from rich.console import Console
 
+from tasks.base import ExecutorContext
+from tasks.hooks import Hook
+from tasks.state import TaskRecord, WorkflowRun
+
 _ICONS = {"completed": "[green]✓[/green]", "cached": "[cyan]↺[/cyan]", "failed": "[red]✗[/red]", "skipped": "[dim]-[/dim]"}
 
 
-class ProgressHook:
+class ProgressHook(Hook):
     def __init__(self, console: Console, total: int) -> None:
         self.console = console
         self.total = total
@@ -43,14 +47,14 @@ class ProgressHook:
         if self._status is not None:
             self._status.update(self._line())
 
-    async def before_task(self, ctx: Any, inputs: dict[str, Any]) -> None:
+    async def before_task(self, ctx: ExecutorContext, inputs: dict[str, Any]) -> None:
         self.running.add(ctx.task_id if ctx.index is None else f"{ctx.task_id}[{ctx.index}]")
         if not self.live and ctx.attempt == 1 and ctx.index in (None, 0):
             self.console.print(f"  started  {ctx.task_id}", markup=False)
         self._refresh()
         return None
 
-    async def task_finished(self, run: Any, record: Any) -> None:
+    async def task_finished(self, run: WorkflowRun, record: TaskRecord) -> None:
         self.done += 1
         self.running = {r for r in self.running if r != record.id and not r.startswith(record.id + "[")}
         duration = f" {record.duration:.2f}s" if record.duration is not None else ""

@@ -18,6 +18,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from ecosystem.errors import provider_hint
+
 
 class TaskError(Exception):
     kind = "task_error"
@@ -74,11 +76,10 @@ class ExecutorNotAvailable(TaskError):
 
 
 def retry_info(error: BaseException) -> tuple[bool, float | None, str]:
-    """(retryable, retry-after hint in seconds, kind) for any error an executor raised."""
+    """(retryable, the wait the provider asked for in seconds or None, kind) for any error an
+    executor raised.  A stand-in wait (Forge's default for a 429 without ``Retry-After``) is not
+    a hint: the task's own backoff applies (``ecosystem.errors.provider_hint``)."""
     checker = getattr(error, "is_retryable", None)
     retryable = bool(checker()) if callable(checker) else False
-    hint: Any = getattr(error, "retry_after", None)
-    if hint is not None and hasattr(hint, "total_seconds"):
-        hint = hint.total_seconds()
     kind = getattr(error, "kind", None) or getattr(error, "type", None) or type(error).__name__
-    return retryable, float(hint) if isinstance(hint, int | float) else None, str(kind)
+    return retryable, provider_hint(error), str(kind)

@@ -21,10 +21,10 @@ the budget.  Outputs: ``cost`` (null for an unknown model, with a warning), ``wi
 ``budget_remaining`` and ``budget_utilization`` of the tightest budget (null/0 when none apply).
 The tracker never puts ``cost`` in its metadata: the run summary would count the call twice.
 
-Shared helpers: ``run_options`` (the config keys this integration adds to
-``integrations.llm-governance-core``: ``approval_timeout`` and ``approval_poll_interval``, taken
-out before ``GovernanceSettings`` - a strict model - sees the section), ``estimate_llm_cost`` (the
-worst-case cost the run hook reserves) and ``request_approval`` (one pause at a time per run).
+Shared with the run hook (``flows.integrations.governance``): ``request_approval`` (one pause at
+a time per run) and ``prompt_text``.  Approval timing comes from
+``blocks.clients.GovernanceRunOptions``; cost estimates from ``ecosystem.forge.estimate``; PII
+redaction of inputs from ``ecosystem.governance.pii``.
 """
 
 from __future__ import annotations
@@ -38,80 +38,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from blocks.clients import forge_settings, governance_settings
-from blocks.settings import OrchestratorSettings
+from blocks.clients import GovernanceRunOptions
 from tasks.base import ExecutorContext, TaskOutput
-from tasks.forge import PROVIDER_OF_EXECUTOR
-
-SECTION = "llm-governance-core"
-DEFAULT_APPROVAL_TIMEOUT = 3600.0
-DEFAULT_APPROVAL_POLL = 5.0
-DEFAULT_MAX_TOKENS = 1000  # ForgeInferenceRequest's default: the output bound when none is set
-_RUN_KEYS = ("approval_timeout", "approval_poll_interval")
+from tasks.state import JSON, TaskMetadata, WorkflowRun
 
 
-# -- configuration -------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class RunOptions:
-    """What the run side adds to the ``llm-governance-core`` section."""
-
-    approval_timeout: float = DEFAULT_APPROVAL_TIMEOUT
-    approval_poll_interval: float = DEFAULT_APPROVAL_POLL
-    enforce_explicit: bool | None = None  # the section's enforce_policies when it is set
-
-
-def _duration(value: Any, default: float) -> float:
-    if value is None:
-        return default
-    from compiler.durations import parse_duration
-
-    return parse_duration(value)
-
-
-def run_options(settings: OrchestratorSettings) -> RunOptions:
-    section = settings.integration(SECTION)
-    enforce = section.get("enforce_policies")
-    return RunOptions(
-        approval_timeout=_duration(section.get("approval_timeout"), DEFAULT_APPROVAL_TIMEOUT),
-        approval_poll_interval=max(0.1, _duration(section.get("approval_poll_interval"), DEFAULT_APPROVAL_POLL)),
-        enforce_explicit=None if enforce is None else bool(enforce),
-    )
-
-
-def governance_settings_for(settings: OrchestratorSettings) -> Any:
-    """``GovernanceSettings`` from the config, without the run-side keys it does not know."""
-    section = settings.integration(SECTION)
-    if any(key in section for key in _RUN_KEYS):
-        cleaned = {k: v for k, v in section.items() if k not in _RUN_KEYS}
-        settings = settings.model_copy(update={"integrations": {**settings.integrations, SECTION: cleaned}})
-    return governance_settings(settings)
-
-
-def build_client(settings: OrchestratorSettings) -> Any:
-    """The Governance client for a run: remote when an endpoint is set, else embedded on the store
-    at ``governance.storage_url`` / ``orchestrator.storage.url`` / SQLite in the data dir."""
-    from ecosystem.governance import build_governance
-
-    return build_governance(governance_settings_for(settings))
-
-
-# -- cost estimates ------------------------------------------------------------------------------
-
-
-@dataclass
-class CostEstimate:
-    amount: float
-    model: str | None
-    exact: bool = False  # offline provider with offline_cost: the cost is known in advance
-    priced: bool = True  # False: unknown price, reserving 0
-    prompt_tokens: int = 0
-    max_tokens: int = 0
-
-
-def prompt_text(inputs: Mapping[str, Any]) -> str:
-    """Everything an llm task sends: system, messages and prompt (for token estimates)."""
+def prompt_text(inputs: Mapping[str, JSON]) -> str:
+    """Everything an llm task sends: system, messages and prompt (the subject of a policy check)."""
     parts: list[str] = []
     if inputs.get("system"):
         parts.append(str(inputs["system"]))
@@ -123,64 +56,14 @@ def prompt_text(inputs: Mapping[str, Any]) -> str:
     return "\n".join(parts)
 
 
-def _model_of(inputs: Mapping[str, Any], provider: str, forge: Any) -> str | None:
-    config = inputs.get("config")
-    model = config.get("model") if isinstance(config, Mapping) else None
-    if isinstance(model, str) and model.strip():
-        return model.strip()
-    endpoint = (forge.endpoints or {}).get(provider)
-    if endpoint is not None and endpoint.default_model:
-        return str(endpoint.default_model)
-    return forge.default_models.get(provider)
-
-
-class Estimator:
-    """Worst-case cost of an llm task from its rendered inputs and the Forge settings."""
-
-    def __init__(self, settings: OrchestratorSettings) -> None:
-        from ecosystem.forge import PriceTable
-
-        self.forge = forge_settings(settings)
-        self.prices = PriceTable(self.forge.prices)
-
-    def provider(self, executor_name: str) -> str:
-        return PROVIDER_OF_EXECUTOR.get(executor_name, executor_name)
-
-    def model(self, inputs: Mapping[str, Any], executor_name: str) -> str | None:
-        return _model_of(inputs, self.provider(executor_name), self.forge)
-
-    def estimate(self, inputs: Mapping[str, Any], executor_name: str) -> CostEstimate:
-        provider = self.provider(executor_name)
-        model = _model_of(inputs, provider, self.forge)
-        text = prompt_text(inputs)
-        prompt_tokens = math.ceil(len(text) / 4) if text else 0
-        config = inputs.get("config")
-        max_tokens = config.get("max_tokens") if isinstance(config, Mapping) else None
-        max_tokens = int(max_tokens) if isinstance(max_tokens, int | float) and max_tokens > 0 else DEFAULT_MAX_TOKENS
-        if self.forge.offline or provider == "offline":
-            per_model = self.forge.offline_models.get(model or "") if model else None
-            if per_model is not None and per_model.cost is not None:
-                return CostEstimate(float(per_model.cost), model, True, True, prompt_tokens, max_tokens)
-            if self.forge.offline_cost is not None:
-                return CostEstimate(float(self.forge.offline_cost), model, True, True, prompt_tokens, max_tokens)
-            return CostEstimate(0.0, model, True, True, prompt_tokens, max_tokens)  # offline is free
-        found = self.prices.resolve(model) if model else None
-        if found is None:
-            return CostEstimate(0.0, model, False, False, prompt_tokens, max_tokens)
-        _, price = found
-        amount = round((prompt_tokens * price.input + max_tokens * price.output) / 1_000_000, 12)
-        return CostEstimate(amount, model, False, True, prompt_tokens, max_tokens)
-
-
-def price_usage(usage: Mapping[str, Any], model: str, settings: OrchestratorSettings) -> float | None:
+def price_usage(usage: Mapping[str, JSON], model: str, ctx: ExecutorContext) -> float | None:
     """USD for ``usage`` on ``model`` from Forge's price table (None: unknown model)."""
     from ecosystem.forge import PriceTable, TokenUsage
 
-    fields = {k: int(v) for k, v in usage.items() if k in TokenUsage.model_fields and isinstance(v, int | float)}
-    fields = {k: max(0, v) for k, v in fields.items()}
+    fields = {k: max(0, int(v)) for k, v in usage.items() if k in TokenUsage.model_fields and isinstance(v, int | float)}
     if "total_tokens" not in fields:
         fields["total_tokens"] = fields.get("prompt_tokens", 0) + fields.get("completion_tokens", 0)
-    return PriceTable(forge_settings(settings).prices).cost(TokenUsage(**fields), model)
+    return PriceTable(ctx.services.systems.forge.prices).cost(TokenUsage(**fields), model)
 
 
 # -- approvals -----------------------------------------------------------------------------------
@@ -212,11 +95,10 @@ class _ApprovalState:
     granted: set[str] = field(default_factory=set)
 
 
-def _approval_state(services: Any) -> _ApprovalState:
-    state = getattr(services, "_governance_approvals", None)
-    if state is None:
-        state = _ApprovalState()
-        services._governance_approvals = state
+def _approval_state(run: WorkflowRun) -> _ApprovalState:
+    state = run.extensions.get("governance.approvals")
+    if not isinstance(state, _ApprovalState):
+        state = run.extensions["governance.approvals"] = _ApprovalState()
     return state
 
 
@@ -226,14 +108,10 @@ def approval_key(policy: str | None, subject: str) -> str:
 
 async def request_approval(
     *,
-    services: Any,
-    governance: Any,
+    run: WorkflowRun,
     decision: Any,
-    workflow: str,
-    run_id: str | None,
     task_label: str,
     subject: str,
-    options: RunOptions,
     logger: Any,
     also_grants: list[str] | None = None,
 ) -> None:
@@ -252,7 +130,10 @@ async def request_approval(
     from ecosystem.governance import ApprovalDenied, ApprovalRecord
 
     policy = decision.policy or "unknown"
-    state = _approval_state(services)
+    governance = run.services.governance
+    workflow, run_id = run.plan.name, run.run_id
+    options: GovernanceRunOptions = run.services.systems.governance_run
+    state = _approval_state(run)
     key = approval_key(policy, subject)
 
     async def record(approved: bool, comment: str) -> None:
@@ -322,24 +203,6 @@ async def _resume_running(flow_run_id: Any) -> None:
 # -- policy evaluation ---------------------------------------------------------------------------
 
 
-def redact_texts(inputs: dict[str, Any], redacted_prompt: str | None, detectors: list[str] | None) -> dict[str, Any]:
-    """Inputs with the prompt replaced by its redacted form and PII in system/messages masked."""
-    from ecosystem.governance import pii
-
-    out = dict(inputs)
-    if redacted_prompt is not None and out.get("prompt") is not None:
-        out["prompt"] = redacted_prompt
-    if isinstance(out.get("system"), str):
-        out["system"] = pii.redact(out["system"], pii.detect(out["system"], detectors))
-    if isinstance(out.get("messages"), list):
-        out["messages"] = [
-            {**m, "content": pii.redact(str(m.get("content") or ""), pii.detect(str(m.get("content") or ""), detectors))}
-            if isinstance(m, Mapping) else m
-            for m in out["messages"]
-        ]
-    return out
-
-
 def violations_of(decision: Any) -> list[dict[str, Any]]:
     details = decision.details or [decision]
     return [
@@ -354,7 +217,7 @@ async def enforce_policies(inputs: dict[str, Any], ctx: ExecutorContext) -> Task
     """``llm-governance:policy-enforcer``: see the module docstring."""
     from ecosystem.governance import EvaluationContext, PolicyEvaluationRequest, TaskInfo, raise_for_decision
 
-    governance = ctx.services.get("governance")
+    governance = ctx.services.governance
     context = dict(inputs.get("context") or {})
     estimated = context.get("estimated_cost")
     task_inputs = context.get("inputs")
@@ -380,9 +243,8 @@ async def enforce_policies(inputs: dict[str, Any], ctx: ExecutorContext) -> Task
     raise_for_decision(decision)
     if decision.decision == "require_approval":
         await request_approval(
-            services=ctx.services, governance=governance, decision=decision, workflow=ctx.workflow_name,
-            run_id=ctx.run_id, task_label=_label(ctx), subject=request.context.prompt or request.task.model or "",
-            options=run_options(ctx.services.settings), logger=ctx.logger,
+            run=ctx.run, decision=decision, task_label=ctx.label,
+            subject=request.context.prompt or request.task.model or "", logger=ctx.logger,
         )
     redacted = decision.redacted_prompt
     return TaskOutput(
@@ -392,15 +254,11 @@ async def enforce_policies(inputs: dict[str, Any], ctx: ExecutorContext) -> Task
             "violations": violations_of(decision),
             "redacted": redacted,
         },
-        {"policy": decision.policy, "approved": decision.decision == "require_approval"},
+        TaskMetadata(policy=decision.policy or "", approved=decision.decision == "require_approval"),
     )
 
 
 # -- costs ---------------------------------------------------------------------------------------
-
-
-def _label(ctx: ExecutorContext) -> str:
-    return ctx.task_id if ctx.index is None else f"{ctx.task_id}[{ctx.index}]"
 
 
 async def recorded_cost(governance: Any, run_id: str, task_ids: list[str]) -> float | None:
@@ -459,11 +317,10 @@ async def track_cost(inputs: dict[str, Any], ctx: ExecutorContext) -> TaskOutput
     """``llm-governance:cost-tracker``: see the module docstring."""
     from ecosystem.governance import CostRecord, run_limit_from
 
-    governance = ctx.services.get("governance")
-    settings = ctx.services.settings
+    governance = ctx.services.governance
     usage = dict(inputs.get("usage") or {})
     model = str(inputs.get("model") or "")
-    cost = price_usage(usage, model, settings) if model else None
+    cost = price_usage(usage, model, ctx) if model else None
     if cost is None:
         ctx.services.warn_once(
             f"unpriced:{model}",
@@ -476,7 +333,7 @@ async def track_cost(inputs: dict[str, Any], ctx: ExecutorContext) -> TaskOutput
     if already is None and cost is not None:
         await governance.record_cost(
             CostRecord(
-                task_id=_label(ctx), workflow_id=ctx.workflow_name, run_id=ctx.run_id,
+                task_id=ctx.label, workflow_id=ctx.workflow_name, run_id=ctx.run_id,
                 executor=str(ctx.node.executor), model=model,
                 prompt_tokens=int(usage.get("prompt_tokens") or 0),
                 completion_tokens=int(usage.get("completion_tokens") or 0),
@@ -502,5 +359,5 @@ async def track_cost(inputs: dict[str, Any], ctx: ExecutorContext) -> TaskOutput
             "budget_remaining": remaining,
             "budget_utilization": utilization,
         },
-        {"budget": budgets, "tracked_cost": cost, "recorded": recorded_now, "already_recorded": already},
+        TaskMetadata(budget=budgets, tracked_cost=cost, recorded=recorded_now, already_recorded=already),
     )

@@ -17,7 +17,8 @@
                                       (completed, failed, skipped or cached)
     after_workflow(run, result)       after events and outputs; always called
 
-Hooks are objects with any subset of these async methods; ``HookSet`` calls them in order.
+Hooks subclass ``Hook`` (every method a typed no-op) and override what they need; ``HookSet``
+calls them in order.
 ``before_task``, ``after_task`` and ``task_failed`` run while the task holds its
 ``maxParallelTasks`` slot (an evaluation that calls a judge model counts as work in flight).
 A failing ``before_*`` hook fails what it guards, and so does a failing ``after_task``: it runs
@@ -30,91 +31,91 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from compiler.plan import ExecutionPlan, PlanNode
+    from tasks.base import ExecutorContext, TaskOutput
+    from tasks.state import JSON, RunResult, TaskRecord, WorkflowRun
 
 logger = logging.getLogger("llm_orchestrator.hooks")
+
+Inputs = dict[str, "JSON"]
 
 
 class Hook:
     """Base class with every hook as a no-op; subclass and override what you need."""
 
-    async def before_workflow(self, run: Any) -> Any:
+    async def before_workflow(self, run: WorkflowRun) -> ExecutionPlan | None:
         return None
 
-    async def before_node(self, run: Any, node: Any, inputs: dict[str, Any], index: int | None) -> dict[str, Any] | None:
+    async def before_node(self, run: WorkflowRun, node: PlanNode, inputs: Inputs, index: int | None) -> Inputs | None:
         return None
 
-    async def before_task(self, ctx: Any, inputs: dict[str, Any]) -> dict[str, Any] | None:
+    async def before_task(self, ctx: ExecutorContext, inputs: Inputs) -> Inputs | None:
         return None
 
-    async def after_task(self, ctx: Any, output: Any) -> None:
+    async def after_task(self, ctx: ExecutorContext, output: TaskOutput) -> None:
         return None
 
-    async def task_failed(self, ctx: Any, error: BaseException) -> None:
+    async def task_failed(self, ctx: ExecutorContext, error: BaseException) -> None:
         return None
 
-    async def task_finished(self, run: Any, record: Any) -> None:
+    async def task_finished(self, run: WorkflowRun, record: TaskRecord) -> None:
         return None
 
-    async def after_workflow(self, run: Any, result: Any) -> None:
+    async def after_workflow(self, run: WorkflowRun, result: RunResult) -> None:
         return None
 
 
 class HookSet:
-    def __init__(self, hooks: Sequence[Any] = ()) -> None:
+    def __init__(self, hooks: Sequence[Hook] = ()) -> None:
         self.hooks = list(hooks)
 
-    async def before_workflow(self, run: Any) -> Any:
+    async def before_workflow(self, run: WorkflowRun) -> ExecutionPlan | None:
         result = None
         for hook in self.hooks:
-            if hasattr(hook, "before_workflow"):
-                changed = await hook.before_workflow(run)
-                if changed is not None:
-                    result = changed
-                    run.plan = changed
+            changed = await hook.before_workflow(run)
+            if changed is not None:
+                result = changed
+                run.plan = changed
         return result
 
-    async def before_node(self, run: Any, node: Any, inputs: dict[str, Any], index: int | None = None) -> dict[str, Any]:
+    async def before_node(self, run: WorkflowRun, node: PlanNode, inputs: Inputs, index: int | None = None) -> Inputs:
         for hook in self.hooks:
-            if hasattr(hook, "before_node"):
-                changed = await hook.before_node(run, node, inputs, index)
-                if changed is not None:
-                    inputs = changed
+            changed = await hook.before_node(run, node, inputs, index)
+            if changed is not None:
+                inputs = changed
         return inputs
 
-    async def before_task(self, ctx: Any, inputs: dict[str, Any]) -> dict[str, Any]:
+    async def before_task(self, ctx: ExecutorContext, inputs: Inputs) -> Inputs:
         for hook in self.hooks:
-            if hasattr(hook, "before_task"):
-                changed = await hook.before_task(ctx, inputs)
-                if changed is not None:
-                    inputs = changed
+            changed = await hook.before_task(ctx, inputs)
+            if changed is not None:
+                inputs = changed
         return inputs
 
-    async def after_task(self, ctx: Any, output: Any) -> None:
+    async def after_task(self, ctx: ExecutorContext, output: TaskOutput) -> None:
         for hook in self.hooks:
-            if hasattr(hook, "after_task"):
-                await hook.after_task(ctx, output)
+            await hook.after_task(ctx, output)
 
-    async def task_failed(self, ctx: Any, error: BaseException) -> None:
+    async def task_failed(self, ctx: ExecutorContext, error: BaseException) -> None:
         for hook in self.hooks:
-            if hasattr(hook, "task_failed"):
-                try:
-                    await hook.task_failed(ctx, error)
-                except Exception:  # the original error is what the user must see
-                    logger.exception("hook %s failed in task_failed", type(hook).__name__)
+            try:
+                await hook.task_failed(ctx, error)
+            except Exception:  # the original error is what the user must see
+                logger.exception("hook %s failed in task_failed", type(hook).__name__)
 
-    async def task_finished(self, run: Any, record: Any) -> None:
+    async def task_finished(self, run: WorkflowRun, record: TaskRecord) -> None:
         for hook in self.hooks:
-            if hasattr(hook, "task_finished"):
-                try:
-                    await hook.task_finished(run, record)
-                except Exception:
-                    logger.exception("hook %s failed in task_finished", type(hook).__name__)
+            try:
+                await hook.task_finished(run, record)
+            except Exception:
+                logger.exception("hook %s failed in task_finished", type(hook).__name__)
 
-    async def after_workflow(self, run: Any, result: Any) -> None:
+    async def after_workflow(self, run: WorkflowRun, result: RunResult) -> None:
         for hook in self.hooks:
-            if hasattr(hook, "after_workflow"):
-                try:
-                    await hook.after_workflow(run, result)
-                except Exception:
-                    logger.exception("hook %s failed in after_workflow", type(hook).__name__)
+            try:
+                await hook.after_workflow(run, result)
+            except Exception:
+                logger.exception("hook %s failed in after_workflow", type(hook).__name__)

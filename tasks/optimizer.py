@@ -22,9 +22,10 @@ or the seed's ``${{ workflow.id }}`` (this run's id, which means this workflow).
 and ``estimated_improvement``.  Answers are cached per process for
 ``recommendation_cache_ttl`` seconds (300, the seed's cache), whichever backend answers.
 
-``RunMetrics`` (``services.get("optimizer-run")``) is the run's state: the optimizer client, the
-``MetricBuffer`` (batch size, flush interval and spool from ``integrations.llm-auto-optimizer``),
-held metrics and everything recorded.  Closing it flushes; what cannot be delivered is spooled.
+``RunMetrics`` (``run_metrics(run)``, kept in the run's extensions) is the run's state: the
+optimizer client, the ``MetricBuffer`` (batch size, flush interval and spool from
+``integrations.llm-auto-optimizer``), held metrics and everything recorded.  Closing it flushes;
+what cannot be delivered is spooled.
 """
 
 from __future__ import annotations
@@ -37,9 +38,9 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from blocks.clients import optimizer_settings
 from tasks.base import ExecutorContext, TaskOutput
 from tasks.errors import ExecutorError
+from tasks.state import WorkflowRun
 
 logger = logging.getLogger("llm_orchestrator.optimizer")
 
@@ -54,14 +55,6 @@ _RECOMMENDATIONS: dict[tuple[str, str, bool], tuple[float, Any]] = {}
 
 def clear_recommendation_cache() -> None:
     _RECOMMENDATIONS.clear()
-
-
-def settings_for(settings: Any) -> Any:
-    """``AutoOptimizerSettings`` of a run; offline (``--offline``) means no network: embedded."""
-    opt = optimizer_settings(settings)
-    if getattr(settings, "offline", False) and opt.endpoint:
-        opt = opt.model_copy(update={"endpoint": None})
-    return opt
 
 
 def number(value: Any) -> float | None:
@@ -103,11 +96,9 @@ def edges_of(node: Any) -> tuple[list[str], list[str]]:
     read, tasks a branch condition reads (in ``depends_on`` without being ``dependsOn``), and every
     dependency when the ``if`` uses a status function (``always()`` reads their statuses).
     """
-    from compiler.explain import uses_status_function
-
     depends = set(node.depends_on)
     data = set(node.data_dependencies) | (depends - set(node.explicit_depends_on))
-    if uses_status_function(node.condition):
+    if node.status_aware:
         data |= depends
     return sorted(depends), sorted(data & depends)
 
@@ -192,13 +183,21 @@ class RunMetrics:
         return {"recorded": len(self.recorded), **self.buffer.stats(), "spool_dir": str(self.buffer.spool_dir)}
 
 
-def run_metrics(services: Any) -> RunMetrics:
-    return services.get("optimizer-run")  # type: ignore[no-any-return]
+EXTENSION = "auto-optimizer.metrics"
 
 
-async def recommendations_for(services: Any, workflow: str, include_task_level: bool = True) -> Any:
+def run_metrics(run: WorkflowRun) -> RunMetrics:
+    """The run's ``RunMetrics``, made on first use (opening the store may migrate it: callers on
+    the event loop use ``run.services.run_blocking(run_metrics, run)``)."""
+    found = run.extensions.get(EXTENSION)
+    if not isinstance(found, RunMetrics):
+        found = run.extensions[EXTENSION] = RunMetrics(run.services.optimizer, run.services.systems.optimizer)
+    return found
+
+
+async def recommendations_for(run: WorkflowRun, workflow: str, include_task_level: bool = True) -> Any:
     """``Recommendations`` for ``workflow``, cached per process for ``recommendation_cache_ttl`` s."""
-    metrics = run_metrics(services)
+    metrics = await run.services.run_blocking(run_metrics, run)
     settings = metrics.settings
     backend = settings.endpoint or settings.storage_url or "<default store>"
     key = (backend, workflow, include_task_level)
@@ -288,7 +287,7 @@ async def collect_metric(inputs: dict[str, Any], ctx: ExecutorContext) -> TaskOu
     explicit, custom = _explicit_fields(data)
     custom["source"] = SOURCE_COLLECTOR
     custom["collector"] = ctx.task_id
-    metrics = run_metrics(ctx.services)
+    metrics = await ctx.services.run_blocking(run_metrics, ctx.run)
     await metrics.start()
     identity = {"workflow_id": ctx.run_id, "workflow": ctx.workflow_name, "run_id": ctx.run_id, "task_id": task_id}
     built = []
@@ -318,11 +317,11 @@ async def request_recommendations(inputs: dict[str, Any], ctx: ExecutorContext) 
     if workflow == ctx.run_id:  # the seed passes ${{ workflow.id }}: this run, so this workflow
         workflow = ctx.workflow_name
     include_task_level = bool(inputs.get("include_task_level", True))
-    metrics = run_metrics(ctx.services)
+    metrics = await ctx.services.run_blocking(run_metrics, ctx.run)
     if not metrics.closed:
         await metrics.start()
         await metrics.flush()  # so this run's metrics are part of the history (failures are absorbed)
-    result = await recommendations_for(ctx.services, workflow, include_task_level)
+    result = await recommendations_for(ctx.run, workflow, include_task_level)
     items = [item.model_dump(mode="json", by_alias=True) for item in result.items]
     for item in result.items:
         rtype = item.recommendation_type

@@ -12,7 +12,8 @@ from __future__ import annotations
 from importlib import import_module
 from typing import Any
 
-from compiler.executors import ExecutorSpec, default_registry
+from compiler.catalogue import default_registry
+from compiler.executors import ExecutorSpec
 from tasks.errors import ExecutorNotAvailable
 
 _bodies: dict[str, Any] = {}

@@ -9,22 +9,28 @@ is computed from the parameters).  Parameters are only data (run key, node id, r
 item/index, upstream ids), so Prefect's cache key and UI show what the task actually ran on;
 the live objects of the run (plan, services, hooks) are found by run key in this process.
 
-Retries: Prefect retries only what ``should_retry`` accepts: errors that say they are retryable
-(``is_retryable()``), optionally narrowed by the task's ``retryOn`` kinds.  The delay of the next
-attempt is decided per failure: an error's own retry-after hint wins over the configured backoff
-(exponential, linear or constant, capped by ``maxDelay``, with jitter).  Prefect reads the delay
-from the task object right after the retry condition returns, so the condition sets it there on
-the task object; no await separates the condition from that read, so a task shared by
-concurrent task runs still gives each retry its own delay.
+Retries: an executor that runs the retry policy itself (``ExecutorSpec.retries_inside``: llm
+inference, whose provider calls, retries and fallbacks are one loop with one budget) gets no
+Prefect retries.  Every other task is retried by Prefect, only for what ``should_retry`` accepts:
+errors that say they are retryable (``is_retryable()``), optionally narrowed by the task's
+``retryOn`` kinds.  The delay of the next attempt is decided per failure: the wait a provider
+asked for wins over the configured backoff (``ecosystem.forge.attempts.backoff_delay``); a
+stand-in wait is never taken for the provider's.  Prefect reads the delay from the task object
+right after the retry condition returns, so the condition sets it there on the task object; no
+await separates the condition from that read, so a task shared by concurrent task runs still
+gives each retry its own delay.
+
+``attempts`` (metadata and records) counts every call a task made: the executor reports its
+calls through ``ctx.calls`` (an llm task's provider calls), each Prefect attempt counts at least
+one, and the run keeps the total per task run (``WorkflowRun.add_calls``).
 """
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
+import inspect
 import json
-import random
-import time
 from datetime import timedelta
 from typing import Any
 
@@ -33,35 +39,21 @@ from prefect.context import TaskRunContext, get_run_context
 
 from compiler.checks import type_name_of, value_matches
 from compiler.document import RetryPolicy
-from compiler.plan import PlanNode
+from compiler.plan import ExecutionPlan, PlanNode
+from ecosystem.errors import provider_hint
+from ecosystem.forge.attempts import backoff_delay as _backoff
 from tasks.base import ExecutorContext, TaskOutput
-from tasks.errors import OutputTypeError, TaskTimeout, retry_info
+from tasks.errors import OutputTypeError, TaskTimeout
+from tasks.forge import attempt_policy
 from tasks.registry import body_for
+from tasks.state import JSON, Slot, WorkflowRun
 
-_RUNS: dict[str, Any] = {}
+__all__ = ["Slot", "cache_key", "execute_node", "options_for", "register_run", "task_for", "unregister_run"]
 
-
-class Slot:
-    """One of a run's ``maxParallelTasks`` slots, held by one task run: taken by the scheduler
-    before the task run starts, given back by ``execute_node`` as soon as the executor is done
-    (Prefect's recording of the completion needs no slot), taken again for a retry."""
-
-    def __init__(self, semaphore: asyncio.Semaphore) -> None:
-        self.semaphore = semaphore
-        self.held = False
-
-    async def acquire(self) -> None:
-        if not self.held:
-            await self.semaphore.acquire()
-            self.held = True
-
-    def release(self) -> None:
-        if self.held:
-            self.held = False
-            self.semaphore.release()
+_RUNS: dict[str, WorkflowRun] = {}
 
 
-def register_run(key: str, run: Any) -> None:
+def register_run(key: str, run: WorkflowRun) -> None:
     _RUNS[key] = run
 
 
@@ -69,38 +61,21 @@ def unregister_run(key: str) -> None:
     _RUNS.pop(key, None)
 
 
-def backoff_delay(policy: RetryPolicy, retry_number: int, rng: random.Random | None = None) -> float:
-    """Delay before retry ``retry_number`` (1 for the first retry) under ``policy``."""
-    base = policy.initial_delay
-    if policy.backoff == "exponential":
-        delay = base * (2 ** (retry_number - 1))
-    elif policy.backoff == "linear":
-        delay = base * retry_number
-    else:
-        delay = base
-    delay = min(delay, policy.max_delay)
-    if policy.jitter:
-        delay *= 1 + (rng or random).uniform(-policy.jitter, policy.jitter)
-    return max(0.0, delay)
+def backoff_delay(policy: RetryPolicy, retry_number: int) -> float:
+    """Delay before retry ``retry_number`` (1 for the first retry) under a task's ``retry``."""
+    return _backoff(policy.backoff, policy.initial_delay, policy.max_delay, policy.jitter, retry_number)
 
 
-def _matches_kind(kind: str, wanted: list[str]) -> bool:
-    kind = kind.lower()
-    return any(w.lower() == kind or w.lower() in kind for w in wanted)
+def make_retry_condition(retry: RetryPolicy) -> Any:
+    policy = attempt_policy(retry)
 
-
-def make_retry_condition(policy: RetryPolicy) -> Any:
     def should_retry(task_obj: Any, task_run: Any, state: Any) -> bool:
         error = state.data if isinstance(state.data, BaseException) else None
-        if error is None:
-            return False
-        retryable, hint, kind = retry_info(error)
-        if not retryable:
-            return False
-        if policy.retry_on and not _matches_kind(kind, policy.retry_on):
+        if error is None or not policy.retries(error):
             return False
         retry_number = max(1, int(getattr(task_run, "run_count", 1)))
-        delay = hint if hint is not None else backoff_delay(policy, retry_number)
+        hint = provider_hint(error)
+        delay = min(hint, policy.max_retry_after) if hint is not None else policy.delay(retry_number)
         task_obj.retry_delay_seconds = [delay]
         task_obj.retry_jitter_factor = None  # jitter is already in the delay; a hint is exact
         return True
@@ -109,11 +84,16 @@ def make_retry_condition(policy: RetryPolicy) -> Any:
 
 
 def cache_key(context: TaskRunContext, parameters: dict[str, Any]) -> str:
-    """Same workflow, node, executor and evaluated inputs (and cache key) -> same cached result."""
+    """Prefect's cache key function for a node's task runs (see ``cache_key_for``)."""
     run = _RUNS.get(parameters["run_key"])
-    node = run.plan.nodes[parameters["node_id"]] if run else None
+    return cache_key_for(run.plan if run else None, parameters)
+
+
+def cache_key_for(plan: ExecutionPlan | None, parameters: dict[str, Any]) -> str:
+    """Same workflow, node, executor and evaluated inputs (and cache key) -> same cached result."""
+    node = plan.nodes[parameters["node_id"]] if plan else None
     material = {
-        "workflow": run.plan.name if run else None,
+        "workflow": plan.name if plan else None,
         "node": parameters["node_id"],
         "executor": str(node.executor) if node else None,
         "inputs": parameters["inputs"],
@@ -129,12 +109,12 @@ def cache_key(context: TaskRunContext, parameters: dict[str, Any]) -> str:
 async def execute_node(
     run_key: str,
     node_id: str,
-    inputs: dict[str, Any],
-    item: Any = None,
+    inputs: dict[str, JSON],
+    item: JSON = None,
     index: int | None = None,
-    cache_token: Any = None,
+    cache_token: JSON = None,
     upstream: list[str] | None = None,
-) -> dict[str, Any]:
+) -> dict[str, JSON]:
     """Run node ``node_id`` of run ``run_key`` on ``inputs``.  ``upstream`` (the ids of the tasks
     it waited for) is not used here: it is what the UI shows, and the key under which the
     scheduler records the upstream task runs, which draws the run graph's edges."""
@@ -143,48 +123,50 @@ async def execute_node(
     context = get_run_context()
     task_run = getattr(context, "task_run", None)
     attempt = int(getattr(task_run, "run_count", 1) or 1)
-    run.attempts[node_id if index is None else f"{node_id}[{index}]"] = attempt
-    ctx = ExecutorContext(
-        node=node,
-        workflow_name=run.plan.name,
-        run_id=run.run_id,
-        attempt=attempt,
-        services=run.services,
-        logger=run.logger_for(node_id),
-        item=item,
-        index=index,
-        annotations=run.plan.annotations,
-    )
-    slot = getattr(run, "slots", {}).get((node_id, index))
+    ctx = ExecutorContext(node=node, run=run, attempt=attempt, logger=run.logger_for(node_id), item=item, index=index)
+    slot = run.slots.get((node_id, index))
     if slot is not None:
         await slot.acquire()  # held already, unless this is a retry
-    started = time.perf_counter()
+    started = asyncio.get_running_loop().time()
     body = body_for(node.spec)
     try:
         inputs = await run.hooks.before_task(ctx, inputs)
         if node.timeout:
             try:
                 async with asyncio.timeout(node.timeout):
-                    produced = await body(inputs, ctx)
+                    produced = await _call(body, inputs, ctx)
             except TimeoutError:
                 raise TaskTimeout(f"task '{node_id}' timed out after {node.timeout:g}s") from None
         else:
-            produced = await body(inputs, ctx)
+            produced = await _call(body, inputs, ctx)
         output = produced if isinstance(produced, TaskOutput) else TaskOutput(dict(produced or {}))
         check_output_types(node, output.values)
-        output.metadata.setdefault("execution_time", round(time.perf_counter() - started, 6))
-        output.metadata["attempts"] = attempt
+        output.metadata.setdefault("execution_time", round(asyncio.get_running_loop().time() - started, 6))
+        output.metadata["attempts"] = run.add_calls(node_id, index, ctx.calls)
         await run.hooks.after_task(ctx, output)
     except BaseException as error:
+        attempts = run.add_calls(node_id, index, ctx.calls)
+        try:
+            error.attempts = attempts  # type: ignore[attr-defined]
+        except AttributeError:  # an exception type with slots
+            pass
         await run.hooks.task_failed(ctx, error)
         raise
     finally:
         if slot is not None:
             slot.release()
-    return {"outputs": output.values, "metadata": output.metadata}
+    return {"outputs": output.values, "metadata": dict(output.metadata), "inputs": inputs}
 
 
-def check_output_types(node: PlanNode, values: dict[str, Any]) -> None:
+async def _call(body: Any, inputs: dict[str, JSON], ctx: ExecutorContext) -> Any:
+    """An async body is awaited; a plain function runs on the run's pool of worker threads."""
+    if inspect.iscoroutinefunction(body):
+        return await body(inputs, ctx)
+    produced = await ctx.services.run_blocking(body, inputs, ctx)
+    return await produced if inspect.isawaitable(produced) else produced
+
+
+def check_output_types(node: PlanNode, values: dict[str, JSON]) -> None:
     for name, expected in node.declared_outputs.items():
         if expected == "any" or name not in values:
             continue
@@ -208,7 +190,7 @@ _TASKS: dict[tuple[Any, ...], Any] = {}
 
 def task_for(node: PlanNode, *, tags: bool = True) -> Any:
     """The Prefect task ``node`` runs as, shared with every node of the same shape."""
-    retry = node.retry.model_dump_json() if node.retry and node.retry.max_attempts > 1 else None
+    retry = node.retry.model_dump_json() if prefect_retries(node) and node.retry else None
     ttl = node.cache.ttl if node.cache and node.cache.enabled else None
     key = (str(node.executor), tuple(node.tags) if tags else (), retry, ttl)
     specialised = _TASKS.get(key)
@@ -223,6 +205,11 @@ def task_for(node: PlanNode, *, tags: bool = True) -> Any:
     return specialised
 
 
+def prefect_retries(node: PlanNode) -> bool:
+    """Prefect retries the node's task runs (not when the executor runs the policy itself)."""
+    return bool(node.retry and node.retry.max_attempts > 1 and not node.spec.retries_inside)
+
+
 def options_for(node: PlanNode, *, index: int | None = None) -> dict[str, Any]:
     """``with_options`` arguments that specialise ``execute_node`` for ``node``."""
     name = node.id if index is None else f"{node.id}[{index}]"
@@ -231,7 +218,8 @@ def options_for(node: PlanNode, *, index: int | None = None) -> dict[str, Any]:
         "task_run_name": name,
         "tags": list(node.tags),
     }
-    if node.retry and node.retry.max_attempts > 1:
+    if prefect_retries(node):
+        assert node.retry is not None
         options["retries"] = node.retry.max_attempts - 1
         options["retry_delay_seconds"] = [backoff_delay(node.retry, 1)]
         options["retry_condition_fn"] = make_retry_condition(node.retry)

@@ -23,34 +23,28 @@ response is evaluated, so ``relevance`` works on the seed's example as written.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
 
 from tasks.base import ExecutorContext, TaskOutput
-
-
-def _task_key(ctx: ExecutorContext) -> str:
-    return ctx.task_id if ctx.index is None else f"{ctx.task_id}[{ctx.index}]"
+from tasks.state import JSON, TaskMetadata
 
 
 def _configured_thresholds(ctx: ExecutorContext, keys: list[str]) -> dict[str, float]:
     """The config's per-metric thresholds for the metrics this request evaluates."""
-    from blocks.clients import testbench_settings
-
-    configured = testbench_settings(ctx.services.settings).thresholds
+    configured = ctx.services.systems.testbench.thresholds
     return {key: float(value) for key, value in configured.items() if key in keys}
 
 
-def _prompt(value: Any) -> str | None:
+def _prompt(value: JSON) -> str | None:
     if value is None or value == "":
         return None
     return value if isinstance(value, str) else str(value)
 
 
-async def _evaluate(ctx: ExecutorContext, **fields: Any) -> TaskOutput:
+async def _evaluate(ctx: ExecutorContext, **fields: JSON) -> TaskOutput:
     from ecosystem.testbench import EvaluationRequest
 
-    bench = ctx.services.get("testbench")
-    request = EvaluationRequest(task_id=_task_key(ctx), execution_id=ctx.run_id, **fields)
+    bench = ctx.services.testbench
+    request = EvaluationRequest(task_id=ctx.label, execution_id=ctx.run_id, **fields)
     result = await bench.evaluate(request)
     failed = [name for name, metric in result.metrics.items() if not metric.passed]
     ctx.logger.info(
@@ -64,11 +58,11 @@ async def _evaluate(ctx: ExecutorContext, **fields: Any) -> TaskOutput:
             "metrics": {name: metric.model_dump(mode="json") for name, metric in result.metrics.items()},
             "details": result.details.model_dump(mode="json"),
         },
-        {"methods": dict(result.details.methods)},
+        TaskMetadata(methods=dict(result.details.methods)),
     )
 
 
-async def run_multi_metric(inputs: dict[str, Any], ctx: ExecutorContext) -> TaskOutput:
+async def run_multi_metric(inputs: dict[str, JSON], ctx: ExecutorContext) -> TaskOutput:
     metrics = inputs.get("metrics")
     if metrics is None:
         metrics = ["accuracy"]  # the seed's default
@@ -95,7 +89,7 @@ def metric_of(ctx: ExecutorContext) -> str:
     return ctx.node.executor.name.replace("-", "_")
 
 
-async def run_single_metric(inputs: dict[str, Any], ctx: ExecutorContext) -> TaskOutput:
+async def run_single_metric(inputs: dict[str, JSON], ctx: ExecutorContext) -> TaskOutput:
     metric = metric_of(ctx)
     thresholds = _configured_thresholds(ctx, [metric])
     if inputs.get("threshold") is not None:

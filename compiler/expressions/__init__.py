@@ -42,8 +42,8 @@ from .nodes import (
     Unary,
 )
 from .parser import MAX_DEPTH, MAX_EXPRESSION_LENGTH, parse
-from .references import references
-from .render import find_spans, has_expression, render
+from .references import called_functions, references
+from .render import Template, compile_template, find_spans, has_expression, render, render_template
 from .values import MAX_RESULT_SIZE
 
 __all__ = [
@@ -65,12 +65,16 @@ __all__ = [
     "Property",
     "Reference",
     "Span",
+    "Template",
     "Ternary",
     "Unary",
+    "called_functions",
+    "compile_template",
     "evaluate",
     "find_spans",
     "has_expression",
     "parse",
     "references",
     "render",
+    "render_template",
 ]

@@ -32,7 +32,7 @@ from .nodes import (
 )
 from .values import is_number
 
-__all__ = ["references"]
+__all__ = ["called_functions", "references"]
 
 
 def references(node: Node) -> list[Reference]:
@@ -106,3 +106,26 @@ def _static_key(index: Node) -> str | int | None:
     if is_number(value) and value == value and abs(value) != float("inf") and value == int(value):
         return int(value)
     return None
+
+
+def called_functions(node: Node) -> frozenset[str]:
+    """The names of every function the tree calls (``success``, ``contains``...), found in the
+    tree: a string that merely contains ``failure()`` calls nothing."""
+    found: set[str] = set()
+    stack = [node]
+    while stack:
+        current = stack.pop()
+        if isinstance(current, Call):
+            found.add(current.name)
+            stack.extend(current.args)
+        elif isinstance(current, Property | Filter):
+            stack.append(current.target)
+        elif isinstance(current, Index):
+            stack.extend((current.target, current.index))
+        elif isinstance(current, Unary):
+            stack.append(current.operand)
+        elif isinstance(current, Binary):
+            stack.extend((current.left, current.right))
+        elif isinstance(current, Ternary):
+            stack.extend((current.condition, current.then, current.otherwise))
+    return frozenset(found)

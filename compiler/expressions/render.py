@@ -15,14 +15,17 @@ user input containing ``${{ workflow.secret }}`` stays literal text.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 from .errors import ExpressionError, ExpressionLimitError, ExpressionSyntaxError
 from .interpreter import evaluate
-from .nodes import Span
+from .nodes import Node, Span
+from .parser import parse
 from .values import MAX_RESULT_SIZE, to_string
 
-__all__ = ["find_spans", "has_expression", "render"]
+__all__ = ["Template", "compile_template", "find_spans", "has_expression", "render", "render_template"]
 
 _OPEN = "${{"
 _CLOSE = "}}"
@@ -72,28 +75,84 @@ def render(text: str, context: Mapping[str, Any], *, status: str = "success") ->
     """Render ``text``: a lone ``${{ }}`` keeps its type, anything else becomes a string."""
     if not has_expression(text):
         return text
-    spans = find_spans(text)
-    if len(spans) == 1:
-        span = spans[0]
-        if not text[: span.start].strip() and not text[span.end :].strip():
-            return evaluate(span.source, context, status=status)
-    parts: list[str] = []
-    size = 0
-    position = 0
-    for span in spans:
-        parts.append(text[position : span.start])
-        value = evaluate(span.source, context, status=status)
-        try:
-            piece = to_string(value)
-        except ExpressionError as exc:
-            exc.expression, exc.column = span.source, None
-            raise
-        parts.append(piece)
-        size += span.start - position + len(piece)
-        if size > MAX_RESULT_SIZE:
-            raise ExpressionLimitError(
-                f"rendered text exceeds MAX_RESULT_SIZE={MAX_RESULT_SIZE} characters", text, span.start
-            )
-        position = span.end
-    parts.append(text[position:])
-    return "".join(parts)
+    return _template(text).render(context, status=status)
+
+
+@dataclass(frozen=True, slots=True)
+class Template:
+    """A string with ``${{ }}`` spans, split and parsed once (the compiler does it for every
+    input of a plan), so rendering is only evaluation.  ``whole``: the text is exactly one span
+    and renders to that value with its type; otherwise each span becomes text."""
+
+    text: str
+    spans: tuple[Span, ...]
+    trees: tuple[Node, ...]
+    whole: bool
+
+    @classmethod
+    def of(cls, text: str) -> Template:
+        """Split and parse ``text``; raises ``ExpressionSyntaxError`` as ``render`` would."""
+        spans = tuple(find_spans(text))
+        whole = len(spans) == 1 and not text[: spans[0].start].strip() and not text[spans[0].end :].strip()
+        return cls(text, spans, tuple(parse(span.source) for span in spans), whole)
+
+    def render(self, context: Mapping[str, Any], *, status: str = "success") -> Any:
+        if self.whole:
+            return _evaluate_span(self.trees[0], self.spans[0], context, status)
+        text = self.text
+        parts: list[str] = []
+        size = 0
+        position = 0
+        for span, tree in zip(self.spans, self.trees, strict=True):
+            parts.append(text[position : span.start])
+            value = _evaluate_span(tree, span, context, status)
+            try:
+                piece = to_string(value)
+            except ExpressionError as exc:
+                exc.expression, exc.column = span.source, None
+                raise
+            parts.append(piece)
+            size += span.start - position + len(piece)
+            if size > MAX_RESULT_SIZE:
+                raise ExpressionLimitError(
+                    f"rendered text exceeds MAX_RESULT_SIZE={MAX_RESULT_SIZE} characters", text, span.start
+                )
+            position = span.end
+        parts.append(text[position:])
+        return "".join(parts)
+
+
+_template = lru_cache(maxsize=4096)(Template.of)
+
+
+def _evaluate_span(tree: Node, span: Span, context: Mapping[str, Any], status: str) -> Any:
+    try:
+        return evaluate(tree, context, status=status)
+    except ExpressionError as exc:
+        if not exc.expression:
+            exc.expression = span.source
+        raise
+
+
+def compile_template(value: Any) -> Any:
+    """``value`` (any YAML) with every string that holds ``${{ }}`` replaced by its ``Template``;
+    mappings and lists are copied, everything else is kept as it is."""
+    if isinstance(value, str):
+        return Template.of(value) if has_expression(value) else value
+    if isinstance(value, Mapping):
+        return {k: compile_template(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [compile_template(v) for v in value]
+    return value
+
+
+def render_template(template: Any, context: Mapping[str, Any], *, status: str = "success") -> Any:
+    """The value of a ``compile_template`` result: every ``Template`` rendered, the rest copied.
+    The output is assembled from the template and never scanned again (values are data)."""
+    if isinstance(template, Template):
+        return template.render(context, status=status)
+    if isinstance(template, Mapping):
+        return {k: render_template(v, context, status=status) for k, v in template.items()}
+    if isinstance(template, list):
+        return [render_template(v, context, status=status) for v in template]
+    return template

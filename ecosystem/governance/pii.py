@@ -22,8 +22,9 @@ import base64
 import json
 import math
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 __all__ = ["DETECTORS", "PiiMatch", "detect", "redact", "redact_value"]
 
@@ -197,3 +198,20 @@ def redact_value(value: object) -> object:
     if isinstance(value, list | tuple):
         return [redact_value(v) for v in value]
     return value
+
+
+def redact_inputs(inputs: dict[str, Any], redacted_prompt: str | None, detectors: list[str] | None) -> dict[str, Any]:
+    """An llm task's inputs with the prompt replaced by its redacted form and personal data masked
+    in ``system`` and every message (what the data-privacy policy's ``redact`` action sends)."""
+    out = dict(inputs)
+    if redacted_prompt is not None and out.get("prompt") is not None:
+        out["prompt"] = redacted_prompt
+    if isinstance(out.get("system"), str):
+        out["system"] = redact(out["system"], detect(out["system"], detectors))
+    if isinstance(out.get("messages"), list):
+        out["messages"] = [
+            {**m, "content": redact(str(m.get("content") or ""), detect(str(m.get("content") or ""), detectors))}
+            if isinstance(m, Mapping) else m
+            for m in out["messages"]
+        ]
+    return out

@@ -1,37 +1,29 @@
-"""Governance in a run: the client factory and the ``GovernanceHook``.
+"""Governance in a run: the cost ledger and audit log on every run, policies when turned on.
 
-The client (``services.get("governance")``) is ``build_governance`` on the run's settings: remote
-when ``integrations.llm-governance-core.endpoint`` is set, else embedded on the store at its
-``storage_url``, ``orchestrator.storage.url`` or the SQLite file in the user data dir.
+**Always on.**  Every run records every LLM call in the ledger (embedded store by default, or a
+remote Governance service) and every decision as an audit event, whatever the config says: a
+reservation before each provider call, at the worst-case cost of the model actually being tried
+(``ecosystem.forge.estimate``), settled to the call's real cost after it, or released when the
+call failed.  Budgets (config ``cost_limits``, the annotation ``governance.budget-limit-usd``)
+apply to those reservations: ``BudgetExceeded`` refuses the call before the provider sees it (a
+cheaper fallback model may still fit).  A task that is not an llm task but reports a cost (a
+judge) is recorded with ``record_cost``.
 
-The hook joins a run when governance applies to it: the config section sets
-``enforce_policies: true`` or ``cost_limits``, or the workflow has the annotation
-``governance.enforce-policies: "true"`` or ``governance.budget-limit-usd``.  Policies are enforced
-when the config says ``enforce_policies: true`` or the annotation says ``"true"`` (a workflow
-cannot opt out of what the operator enforces); budgets always apply once the hook is there.
+**Policies** are enforced when the config section sets ``enforce_policies: true`` or the workflow
+has the annotation ``governance.enforce-policies: "true"`` (a workflow cannot opt out of what the
+operator enforces):
 
-* ``before_workflow`` (policies enforced): once per run, the model allowlist (and rule files)
-  over every llm node's literal model, and content-safety/data-privacy over the workflow inputs.
-  A deny fails the run before any task starts.
-* ``before_node`` (llm nodes, policies enforced, in the flow): every loaded policy on the
-  rendered prompt/system/messages, the task's model and its estimated worst-case cost.  Deny
-  raises ``PolicyViolation``; redaction hands back the masked inputs; ``require_approval`` pauses
-  the flow run for a person (``tasks.governance.request_approval``).
-* ``before_task`` (llm tasks, in the task run): reserves the worst-case cost (prompt tokens at
-  ~4 characters each plus ``max_tokens``, at the model's price; exactly ``offline_cost`` offline;
-  0 with a warning for an unknown price) against every applicable budget.  ``BudgetExceeded``
-  fails the task before the provider is called.
-* ``after_task``: settles the reservation to the reported cost with a full ``CostRecord``, adds
-  ``metadata["budget"]`` and warns (log and run summary, once per budget) at >= 90%.  Tasks that
-  are not llm tasks but report a cost (judges) are recorded with ``record_cost``.
-* ``task_failed``: releases the reservation.
+* ``before_workflow``: the model allowlist (and rule files) over every llm node's literal model,
+  and content-safety/data-privacy over the workflow inputs.  A deny fails the run before any task
+  starts.
+* ``before_node`` (llm nodes, in the flow): every loaded policy on the rendered prompt/system/
+  messages, the task's model and its estimated worst-case cost.  Deny raises ``PolicyViolation``;
+  redaction hands back the masked inputs; ``require_approval`` pauses the flow run for a person
+  (``tasks.governance.request_approval``).
 
-Ledger task ids are the task run names: ``task`` or ``task[i]`` for ``forEach`` items.
-
-Config keys the run side adds to ``integrations.llm-governance-core`` (removed before the strict
-``GovernanceSettings`` sees the section): ``approval_timeout`` (duration, default 1h; an
-unanswered approval fails the task with ``ApprovalDenied``) and ``approval_poll_interval``
-(default 5s).  Approvals are asked one at a time per run.
+Ledger task ids are the task run names: ``task`` or ``task[i]`` for ``forEach`` items.  Approval
+timing (``approval_timeout``, ``approval_poll_interval``) comes from
+``blocks.clients.GovernanceRunOptions``.
 """
 
 from __future__ import annotations
@@ -39,17 +31,15 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from flows.services import CLIENT_FACTORIES, HOOK_FACTORIES, annotation_flag
-from tasks.governance import (
-    Estimator,
-    build_client,
-    governance_settings_for,
-    prompt_text,
-    redact_texts,
-    request_approval,
-    run_options,
-)
-from tasks.hooks import Hook
+from compiler.plan import ExecutionPlan, PlanNode
+from ecosystem.forge.estimate import CallEstimator
+from ecosystem.forge.models import ForgeInferenceRequest, ForgeInferenceResponse
+from flows.registry import HOOK_FACTORIES, annotation_flag
+from tasks.base import ExecutorContext, TaskOutput
+from tasks.forge import build_request, provider_of
+from tasks.governance import prompt_text, request_approval
+from tasks.hooks import Hook, Inputs
+from tasks.state import WorkflowRun, label
 
 logger = logging.getLogger("llm_orchestrator.governance")
 
@@ -59,58 +49,140 @@ WORKFLOW_POLICIES = ("content-safety", "data-privacy")
 BUILTINS = ("content-safety", "data-privacy", "cost-limit", "model-allowlist")
 
 
-def _governance(settings: Any, services: Any) -> Any:
-    return build_client(settings)
-
-
-CLIENT_FACTORIES["governance"] = _governance
-
-
-def _label(node_id: str, index: int | None) -> str:
-    return node_id if index is None else f"{node_id}[{index}]"
-
-
-def _literal_model(node: Any) -> str | None:
+def _literal_model(node: PlanNode) -> str | None:
     inputs = node.inputs if isinstance(node.inputs, dict) else {}
     config = inputs.get("config")
     model = config.get("model") if isinstance(config, dict) else None
+    if isinstance(model, list):
+        model = model[0] if model else None
     if isinstance(model, str) and model.strip() and "${{" not in model:
         return model.strip()
     return None
 
 
+class _CallLedger:
+    """One llm task attempt's provider calls in the ledger: reserve before each call at the
+    tried model's worst case, settle to its cost after, release when it failed."""
+
+    def __init__(self, hook: GovernanceHook, ctx: ExecutorContext) -> None:
+        self.hook = hook
+        self.ctx = ctx
+        self.reservation: str | None = None
+
+    async def before_call(self, model: str, request: ForgeInferenceRequest) -> None:
+        self.reservation = await self.hook.reserve(self.ctx, request)
+
+    async def after_call(self, model: str, response: ForgeInferenceResponse) -> None:
+        reservation, self.reservation = self.reservation, None
+        usage = response.usage
+        await self.hook.settle(self.ctx, reservation, response.cost, response.model, usage.prompt_tokens,
+                               usage.completion_tokens, usage.total_tokens)
+
+    async def call_failed(self, model: str, error: BaseException) -> None:
+        reservation, self.reservation = self.reservation, None
+        if reservation is not None:
+            await self.hook.governance.release(reservation)
+
+
 class GovernanceHook(Hook):
-    def __init__(self, run: Any, *, enforce: bool) -> None:
-        self.run = run
-        self.enforce = enforce
-        settings = run.services.settings
-        self.options = run_options(settings)
-        self.gov_settings = governance_settings_for(settings)
-        annotations = {str(k): str(v) for k, v in dict(run.plan.annotations).items()}
-        self.annotations = annotations
+    def __init__(self, run: WorkflowRun, *, enforce: bool, budgets: bool) -> None:
         from ecosystem.governance import run_limit_from
 
-        self.run_limit = run_limit_from(annotations, None)
-        self._estimator: Estimator | None = None
-        self._reservations: dict[tuple[str, str, int | None, int], str] = {}
+        self.run = run
+        self.enforce = enforce
+        self.budgets = budgets
+        self.systems = run.services.systems
+        self.annotations = {str(k): str(v) for k, v in dict(run.plan.annotations).items()}
+        self.run_limit = run_limit_from(self.annotations, None)
+        self.estimator = CallEstimator(self.systems.forge)
+        # A reservation per task attempt, for llm tasks whose executor does not report its calls.
+        self._reservations: dict[tuple[str, int], str] = {}
         # Policy decisions per task label, shown in the run summary (metadata["policy"]).
         self._decisions: dict[str, str] = {}
         self._warned: set[str] = set()
 
-    # -- helpers ---------------------------------------------------------------------------------
     @property
     def governance(self) -> Any:
-        return self.run.services.get("governance")
+        return self.run.services.governance
 
-    @property
-    def estimator(self) -> Estimator:
-        if self._estimator is None:
-            self._estimator = Estimator(self.run.services.settings)
-        return self._estimator
+    # -- the ledger ------------------------------------------------------------------------------
+    async def reserve(self, ctx: ExecutorContext, request: ForgeInferenceRequest) -> str:
+        estimate = self.estimator.estimate(request)
+        if not estimate.priced:
+            ctx.services.warn_once(
+                f"governance-unpriced:{estimate.model}",
+                f"governance: no price known for model '{estimate.model}': its reservation is $0 and only the "
+                "reported cost is settled (add the model to llm-forge prices)",
+                ctx.logger,
+            )
+        reservation = await self.governance.reserve(
+            run_id=ctx.run_id, workflow=ctx.workflow_name, task_id=ctx.label,
+            amount=estimate.amount, run_limit=self.run_limit,
+        )
+        return str(reservation.id)
 
-    def _key(self, ctx: Any) -> tuple[str, str, int | None, int]:
-        return (ctx.run_id, ctx.task_id, ctx.index, int(ctx.attempt))
+    async def settle(self, ctx: ExecutorContext, reservation: str | None, cost: float | None, model: str | None,
+                     prompt_tokens: int, completion_tokens: int, total_tokens: int) -> None:
+        from ecosystem.governance import CostRecord
 
+        record = CostRecord(
+            task_id=ctx.label, workflow_id=ctx.workflow_name, run_id=ctx.run_id,
+            organization_id=self.systems.governance.organization_id, executor=str(ctx.node.executor),
+            model=model, prompt_tokens=prompt_tokens, completion_tokens=completion_tokens, total_tokens=total_tokens,
+            cost_usd=max(0.0, cost or 0.0),
+        )
+        if reservation is not None:
+            await self.governance.settle(reservation, record.cost_usd, record)
+        else:
+            await self.governance.record_cost(record)
+
+    async def before_task(self, ctx: ExecutorContext, inputs: Inputs) -> Inputs | None:
+        if ctx.node.type != "llm":
+            return None
+        if ctx.node.spec.retries_inside:  # llm-forge inference: each provider call is seen
+            ctx.observers.append(_CallLedger(self, ctx))
+            return None
+        request = build_request(inputs, ctx)  # any other llm executor: one reservation per attempt
+        self._reservations[(ctx.label, ctx.attempt)] = await self.reserve(ctx, request)
+        return None
+
+    async def after_task(self, ctx: ExecutorContext, output: TaskOutput) -> None:
+        metadata = output.metadata
+        decided = self._decisions.pop(ctx.label, None)
+        if decided is not None:
+            metadata["policy"] = decided
+        reservation = self._reservations.pop((ctx.label, ctx.attempt), None)
+        if not ctx.node.spec.retries_inside:
+            raw = metadata.get("cost")
+            cost = float(raw) if isinstance(raw, int | float) and not isinstance(raw, bool) else None
+            if reservation is not None or (cost is not None and cost > 0):
+                usage = metadata.get("usage") or {}
+                model = metadata.get("model")
+                await self.settle(ctx, reservation, cost, str(model) if model else None,
+                                  int(usage.get("prompt_tokens") or 0), int(usage.get("completion_tokens") or 0),
+                                  int(usage.get("total_tokens") or 0))
+        if ctx.node.type == "llm" and self.budgets:
+            await self._budget_status(ctx, output)
+
+    async def _budget_status(self, ctx: ExecutorContext, output: TaskOutput) -> None:
+        statuses = await self.governance.check_budget(run_id=ctx.run_id, run_limit=self.run_limit)
+        output.metadata["budget"] = [s.model_dump(mode="json") for s in statuses]
+        for status in statuses:
+            if status.warning and status.name not in self._warned:
+                self._warned.add(status.name)
+                message = (
+                    f"budget '{status.name}' is at {status.utilization:.0%} "
+                    f"(${status.current + status.reserved:.6f} of ${status.limit:.2f}, task {ctx.label})"
+                )
+                ctx.logger.warning("governance: %s", message)
+                self.run.warnings.append(message)
+
+    async def task_failed(self, ctx: ExecutorContext, error: BaseException) -> None:
+        reservation = self._reservations.pop((ctx.label, ctx.attempt), None)
+        if reservation is not None:
+            await self.governance.release(reservation)
+
+    # -- policies --------------------------------------------------------------------------------
     def _request(self, *, task_id: str, task_type: str, executor: str, model: str | None,
                  inputs: dict[str, Any], prompt: str | None, estimated: float | None,
                  policies: list[str] | None = None) -> Any:
@@ -130,11 +202,8 @@ class GovernanceHook(Hook):
         decision = await self.governance.evaluate_policies(request)
         raise_for_decision(decision)
         if decision.decision == "require_approval":
-            await request_approval(
-                services=self.run.services, governance=self.governance, decision=decision,
-                workflow=self.run.plan.name, run_id=self.run.run_id, task_label=task_label, subject=subject,
-                options=self.options, logger=self.run.logger_for(task_label), also_grants=also_grants,
-            )
+            await request_approval(run=self.run, decision=decision, task_label=task_label, subject=subject,
+                                   logger=self.run.logger_for(task_label), also_grants=also_grants)
         return decision
 
     def _rule_ids(self) -> list[str]:
@@ -142,8 +211,7 @@ class GovernanceHook(Hook):
         policies = getattr(engine, "policies", None)
         return [p for p in policies if p not in BUILTINS] if isinstance(policies, dict) else []
 
-    # -- hook points -----------------------------------------------------------------------------
-    async def before_workflow(self, run: Any) -> Any:
+    async def before_workflow(self, run: WorkflowRun) -> ExecutionPlan | None:
         if not self.enforce:
             return None
         model_policies = ["model-allowlist", *self._rule_ids()]
@@ -165,98 +233,41 @@ class GovernanceHook(Hook):
                                also_grants=texts)
         return None
 
-    async def before_node(self, run: Any, node: Any, inputs: dict[str, Any], index: int | None) -> dict[str, Any] | None:
+    async def before_node(self, run: WorkflowRun, node: PlanNode, inputs: Inputs, index: int | None) -> Inputs | None:
+        from ecosystem.governance import pii
+
         if not self.enforce or node.type != "llm":
             return None
-        label = _label(node.id, index)
-        estimate = self.estimator.estimate(inputs, node.executor.name)
+        task_label = label(node.id, index)
+        request = ForgeInferenceRequest.model_validate({
+            "prompt": str(inputs.get("prompt") or ""), "system": inputs.get("system"),
+            "messages": inputs.get("messages"), "provider": provider_of(node.executor.name),
+            "model": _literal_model(node) or "",
+            **{k: v for k, v in dict(inputs.get("config") or {}).items() if k == "max_tokens" and v},
+        })
+        estimate = self.estimator.estimate(request)
         prompt = inputs.get("prompt")
         extra = {k: inputs[k] for k in ("system", "messages") if inputs.get(k)}
-        request = self._request(task_id=label, task_type="llm", executor=str(node.executor), model=estimate.model,
-                                inputs=extra, prompt=None if prompt is None else str(prompt),
-                                estimated=estimate.amount if estimate.priced else None)
-        decision = await self._decide(request, task_label=label, subject=prompt_text(inputs))
-        self._decisions[label] = describe_decision(decision)
+        policy_request = self._request(task_id=task_label, task_type="llm", executor=str(node.executor),
+                                       model=estimate.model, inputs=extra, prompt=None if prompt is None else str(prompt),
+                                       estimated=estimate.amount if estimate.priced else None)
+        decision = await self._decide(policy_request, task_label=task_label, subject=prompt_text(inputs))
+        self._decisions[task_label] = describe_decision(decision)
         privacy = next((d for d in decision.details if d.policy == "data-privacy"), None)
         # data-privacy allows with findings only when its action is "redact"
         if decision.redacted_prompt is not None or (privacy is not None and privacy.allowed and privacy.findings):
-            detectors = self.gov_settings.policy_options.data_privacy.detectors
-            run.logger_for(label).info("governance: redacted personal data in the inputs of %s", label)
-            return redact_texts(dict(inputs), decision.redacted_prompt, detectors)
+            detectors = self.systems.governance.policy_options.data_privacy.detectors
+            run.logger_for(task_label).info("governance: redacted personal data in the inputs of %s", task_label)
+            return pii.redact_inputs(dict(inputs), decision.redacted_prompt, detectors)
         return None
 
-    async def before_task(self, ctx: Any, inputs: dict[str, Any]) -> dict[str, Any] | None:
-        if ctx.node.type != "llm":
-            return None
-        estimate = self.estimator.estimate(inputs, ctx.node.executor.name)
-        if not estimate.priced:
-            ctx.services.warn_once(
-                f"governance-unpriced:{estimate.model}",
-                f"governance: no price known for model '{estimate.model}': its reservation is $0 and only the "
-                "reported cost is settled (add the model to llm-forge prices)",
-                ctx.logger,
-            )
-        reservation = await self.governance.reserve(
-            run_id=ctx.run_id, workflow=ctx.workflow_name, task_id=_label(ctx.task_id, ctx.index),
-            amount=estimate.amount, run_limit=self.run_limit,
-        )
-        self._reservations[self._key(ctx)] = reservation.id
-        return None
 
-    async def after_task(self, ctx: Any, output: Any) -> None:
-        from ecosystem.governance import CostRecord
-
-        metadata = output.metadata
-        decided = self._decisions.pop(_label(ctx.task_id, ctx.index), None)
-        if decided is not None:
-            metadata["policy"] = decided
-        raw_cost = metadata.get("cost")
-        cost = float(raw_cost) if isinstance(raw_cost, int | float) and not isinstance(raw_cost, bool) else None
-        reservation_id = self._reservations.pop(self._key(ctx), None)
-        if reservation_id is None and (cost is None or cost <= 0):
-            return
-        usage = metadata.get("usage") if isinstance(metadata.get("usage"), dict) else {}
-        record = CostRecord(
-            task_id=_label(ctx.task_id, ctx.index), workflow_id=ctx.workflow_name, run_id=ctx.run_id,
-            organization_id=self.gov_settings.organization_id, executor=str(ctx.node.executor),
-            model=str(metadata["model"]) if metadata.get("model") else None,
-            prompt_tokens=int(usage.get("prompt_tokens") or 0),
-            completion_tokens=int(usage.get("completion_tokens") or 0),
-            total_tokens=int(usage.get("total_tokens") or 0),
-            cost_usd=max(0.0, cost or 0.0),
-        )
-        if reservation_id is not None:
-            await self.governance.settle(reservation_id, record.cost_usd, record)
-        else:
-            await self.governance.record_cost(record)
-        statuses = await self.governance.check_budget(run_id=ctx.run_id, run_limit=self.run_limit)
-        metadata["budget"] = [s.model_dump(mode="json") for s in statuses]
-        for status in statuses:
-            if status.warning and status.name not in self._warned:
-                self._warned.add(status.name)
-                message = (
-                    f"budget '{status.name}' is at {status.utilization:.0%} "
-                    f"(${status.current + status.reserved:.6f} of ${status.limit:.2f}, task {record.task_id})"
-                )
-                ctx.logger.warning("governance: %s", message)
-                self.run.warnings.append(message)
-
-    async def task_failed(self, ctx: Any, error: BaseException) -> None:
-        reservation_id = self._reservations.pop(self._key(ctx), None)
-        if reservation_id is not None:
-            await self.governance.release(reservation_id)
-
-
-def _hook_for(run: Any) -> GovernanceHook | None:
-    settings = run.services.settings
-    section = settings.integration("llm-governance-core")
+def _hook_for(run: WorkflowRun) -> GovernanceHook:
+    options = run.services.systems.governance_run
     annotations = run.plan.annotations
-    enforce_annotation = annotation_flag(annotations, ENFORCE_ANNOTATION)
-    enforce = bool(section.get("enforce_policies")) or bool(enforce_annotation)
-    budgets = BUDGET_ANNOTATION in (annotations or {}) or bool(section.get("cost_limits"))
-    if not (enforce or budgets):
-        return None
-    return GovernanceHook(run, enforce=enforce)
+    enforce = options.enforce_policies or bool(annotation_flag(annotations, ENFORCE_ANNOTATION))
+    budgets = BUDGET_ANNOTATION in (annotations or {}) or options.budgets_configured
+    return GovernanceHook(run, enforce=enforce, budgets=budgets)
 
 
 HOOK_FACTORIES.append(_hook_for)
@@ -266,4 +277,4 @@ def describe_decision(decision: Any) -> str:
     """``allow (content-safety: allow, data-privacy: allow)`` for the run summary."""
     parts = [f"{d.policy}: {d.decision}" + (f" ({d.reason})" if d.decision != "allow" and d.reason else "")
              for d in getattr(decision, "details", []) or [] if d.policy]
-    return decision.decision + (f" ({', '.join(parts)})" if parts else "")
+    return str(decision.decision) + (f" ({', '.join(parts)})" if parts else "")

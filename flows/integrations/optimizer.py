@@ -1,11 +1,7 @@
 """The Auto-Optimizer in a run: the client, metric collection on every task, and applying advice.
 
-Clients: ``services.get("optimizer")`` is ``build_optimizer`` on ``integrations.llm-auto-optimizer``
-(remote when ``endpoint`` is set and the run is not ``--offline``, else embedded on the store at
-its ``storage_url``, ``orchestrator.storage.url`` or the SQLite file in the data dir);
-``services.get("optimizer-run")`` is the run's ``tasks.optimizer.RunMetrics`` (the buffer).  The
-run state is registered first, so closing the services flushes the buffer before the client
-closes.
+The client is ``run.services.optimizer`` (``blocks.clients``); the run's metric buffer is
+``tasks.optimizer.run_metrics(run)``, flushed by ``after_workflow`` before the clients close.
 
 **Collecting** is on when the annotation ``auto-optimizer.enabled`` is ``"true"``, or when it is
 absent and the config has an ``llm-auto-optimizer`` section (``"false"`` turns it off).  Then:
@@ -43,15 +39,16 @@ optimizer that cannot answer leaves the plan as written (logged).
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from collections.abc import Mapping
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal
 
-from flows.services import CLIENT_FACTORIES, HOOK_FACTORIES, annotation_flag
-from tasks.hooks import Hook
+from compiler.plan import ExecutionPlan
+from flows.registry import HOOK_FACTORIES, annotation_flag
+from tasks.base import ExecutorContext, TaskOutput
+from tasks.hooks import Hook, Inputs
 from tasks.optimizer import (
     NAMESPACE,
     SECTION,
@@ -61,35 +58,15 @@ from tasks.optimizer import (
     quality_of,
     recommendations_for,
     run_metrics,
-    settings_for,
     usage_of,
     whole,
 )
+from tasks.state import RunResult, TaskRecord, WorkflowRun
 
 logger = logging.getLogger("llm_orchestrator.optimizer")
 
 ENABLED_ANNOTATION = "auto-optimizer.enabled"
 APPLY_ANNOTATION = "auto-optimizer.apply-recommendations"
-
-
-# -- clients -------------------------------------------------------------------------------------
-
-
-def _run_metrics(settings: Any, services: Any) -> RunMetrics:
-    from ecosystem.optimizer import build_optimizer
-
-    opt = settings_for(settings)
-    if opt.token is not None:
-        services.secret_values.add(opt.token.get_secret_value())
-    return RunMetrics(build_optimizer(opt), opt)
-
-
-def _optimizer(settings: Any, services: Any) -> Any:
-    return run_metrics(services).optimizer
-
-
-CLIENT_FACTORIES["optimizer-run"] = _run_metrics
-CLIENT_FACTORIES["optimizer"] = _optimizer
 
 
 def call_defaults() -> dict[str, Any]:
@@ -104,19 +81,18 @@ def call_defaults() -> dict[str, Any]:
 
 
 class ApplyRecommendationsHook(Hook):
-    async def before_workflow(self, run: Any) -> Any:
+    async def before_workflow(self, run: WorkflowRun) -> ExecutionPlan | None:
         from compiler.optimize import apply_recommendations
 
         try:
-            await asyncio.to_thread(run_metrics, run.services)  # opening the store may migrate it
-            found = await recommendations_for(run.services, run.plan.name)
+            found = await recommendations_for(run, run.plan.name)
         except Exception as exc:  # noqa: BLE001 - advice is optional; the workflow runs as written
             logger.warning("auto-optimizer: no recommendations for '%s' (%s: %s); running the workflow as written",
                            run.plan.name, type(exc).__name__, exc)
             return None
         plan, applied, skipped = apply_recommendations(run.plan, found.items, call_defaults=call_defaults())
         if applied:
-            run_metrics(run.services).as_written = as_written(run.plan, plan)
+            run_metrics(run).as_written = as_written(run.plan, plan)
         for sentence in applied:
             logger.info("auto-optimizer applied: %s", sentence)
         for sentence in skipped:
@@ -148,7 +124,7 @@ def as_written(before: Any, after: Any) -> dict[str, dict[str, Any]]:
     return changes
 
 
-def _apply_hook_for(run: Any) -> ApplyRecommendationsHook | None:
+def _apply_hook_for(run: WorkflowRun) -> ApplyRecommendationsHook | None:
     settings = run.services.settings
     annotations = run.plan.annotations
     if annotation_flag(annotations, ENABLED_ANNOTATION) is not True:
@@ -160,6 +136,10 @@ def _apply_hook_for(run: Any) -> ApplyRecommendationsHook | None:
 
 
 # -- collecting ----------------------------------------------------------------------------------
+
+
+_FINISHED_STATUS: dict[str, Literal["completed", "failed", "skipped", "cached"]] = {
+    "completed": "completed", "failed": "failed", "skipped": "skipped", "cached": "cached"}
 
 
 def _utc(timestamp: float | None) -> datetime | None:
@@ -186,7 +166,7 @@ class _Started:
 class MetricsHook(Hook):
     """Per-task metrics into the run's buffer; see the module docstring."""
 
-    def __init__(self, run: Any, *, collect: bool) -> None:
+    def __init__(self, run: WorkflowRun, *, collect: bool) -> None:
         self.run = run
         self.collect = collect
         self.metrics: RunMetrics | None = None
@@ -197,14 +177,14 @@ class MetricsHook(Hook):
     def _key(ctx: Any) -> tuple[str, int | None, int]:
         return (ctx.task_id, ctx.index, int(ctx.attempt))
 
-    async def before_workflow(self, run: Any) -> Any:
-        self.metrics = await asyncio.to_thread(run_metrics, run.services)
+    async def before_workflow(self, run: WorkflowRun) -> ExecutionPlan | None:
+        self.metrics = await run.services.run_blocking(run_metrics, run)
         self.metrics.bind(run, hold=self.collect)
         await self.metrics.start()
         return None
 
     # -- inside the task run -------------------------------------------------------------------
-    async def before_task(self, ctx: Any, inputs: dict[str, Any]) -> dict[str, Any] | None:
+    async def before_task(self, ctx: ExecutorContext, inputs: Inputs) -> Inputs | None:
         if not self.collect:
             return None
         from ecosystem.optimizer import ResourceSampler
@@ -279,7 +259,7 @@ class MetricsHook(Hook):
         except Exception:  # never fails the task; the run's warnings show undelivered metrics
             logger.exception("auto-optimizer: could not record the metric of '%s'", metric.task_id)
 
-    async def after_task(self, ctx: Any, output: Any) -> None:
+    async def after_task(self, ctx: ExecutorContext, output: TaskOutput) -> None:
         if not self.collect:
             return
         try:
@@ -291,7 +271,7 @@ class MetricsHook(Hook):
         self._measured.add(ctx.task_id)
         self._add(metric)
 
-    async def task_failed(self, ctx: Any, error: BaseException) -> None:
+    async def task_failed(self, ctx: ExecutorContext, error: BaseException) -> None:
         if not self.collect:
             return
         try:
@@ -307,7 +287,7 @@ class MetricsHook(Hook):
             started.sampler.stop()
 
     # -- in the flow ---------------------------------------------------------------------------
-    async def task_finished(self, run: Any, record: Any) -> None:
+    async def task_finished(self, run: WorkflowRun, record: TaskRecord) -> None:
         if self.metrics is None:
             return
         if self.collect and (record.state in ("cached", "skipped")
@@ -315,20 +295,17 @@ class MetricsHook(Hook):
             self._add(self._record_metric(run, record))
         self.metrics.maybe_flush()
 
-    def _record_metric(self, run: Any, record: Any) -> Any:
+    def _record_metric(self, run: WorkflowRun, record: TaskRecord) -> Any:
         from ecosystem.optimizer import PerformanceMetric, input_hash
 
         node = run.plan.nodes[record.id]
         metadata = record.metadata or {}
         depends, data = edges_of(node)
         hashed = None
-        if record.state == "cached" and node.for_each is None and isinstance(node.inputs, Mapping):
-            from compiler.expressions import ExpressionError
-            from flows.scheduler import render_value
-
-            try:
-                hashed = input_hash(dict(render_value(node.inputs, run.context(), run.status)))
-            except (ExpressionError, TypeError, ValueError):
+        if record.state == "cached" and node.for_each is None and isinstance(record.inputs, Mapping):
+            try:  # the inputs the cached task was asked with, as its record keeps them
+                hashed = input_hash(dict(record.inputs))
+            except (TypeError, ValueError):
                 hashed = None
         config = node.inputs.get("config") if isinstance(node.inputs, Mapping) else None
         model = metadata.get("model") if isinstance(metadata.get("model"), str) else None
@@ -359,14 +336,14 @@ class MetricsHook(Hook):
             input_hash=hashed,
             max_tokens=whole(metadata.get("max_tokens"), 1),
             temperature=number(metadata.get("temperature")) if record.state == "cached" else None,
-            status=record.state,
+            status=_FINISHED_STATUS.get(record.state, "failed"),
             started_at=_utc(record.started),
             finished_at=_utc(record.finished),
             depends_on=depends,
             data_dependencies=data,
         )
 
-    async def after_workflow(self, run: Any, result: Any) -> None:
+    async def after_workflow(self, run: WorkflowRun, result: RunResult) -> None:
         for key in list(self._started):  # a task run that never reached after_task/task_failed
             self._started.pop(key).sampler.stop()
         metrics = self.metrics
@@ -386,11 +363,11 @@ class MetricsHook(Hook):
                 result.warnings.append(message)
 
 
-def _uses_optimizer(plan: Any) -> bool:
+def _uses_optimizer(plan: ExecutionPlan) -> bool:
     return any(node.executor.namespace == NAMESPACE for node in plan.nodes.values())
 
 
-def _metrics_hook_for(run: Any) -> MetricsHook | None:
+def _metrics_hook_for(run: WorkflowRun) -> MetricsHook | None:
     settings = run.services.settings
     flag = annotation_flag(run.plan.annotations, ENABLED_ANNOTATION)
     collect = flag if flag is not None else SECTION in settings.integrations

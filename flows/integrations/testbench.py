@@ -1,11 +1,7 @@
 """Test-Bench in a run: the client, auto-evaluation of ``llm`` tasks, and the run's test report.
 
-Client (``services.get("testbench")``): built from ``integrations.llm-test-bench`` -- embedded,
-or the HTTP client when ``endpoint`` is set.  When ``judge: {model: ...}`` is configured, the
-LLM-judge modes get a judge that asks that model through the run's Forge client (so offline
-runs judge offline, and a judge model is routed, rate-limited and priced like any other).  In
-offline mode (``--offline``) the client never touches the network: a remote ``endpoint`` and an
-embeddings endpoint are ignored (the local MiniLM model, or the lexical proxy, is used).
+The client is ``run.services.testbench`` (``blocks.clients``: embedded or remote, a configured
+judge model asked through the run's Forge, no network offline).
 
 Hook (one per run):
 
@@ -39,57 +35,19 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
-from blocks.clients import testbench_settings
 from blocks.settings import ConfigError
 from compiler.diagnostics import Diagnostic
-from flows.services import CLIENT_FACTORIES, HOOK_FACTORIES, annotation_flag
-from tasks.hooks import Hook
+from compiler.plan import ExecutionPlan, PlanNode
+from flows.registry import HOOK_FACTORIES, annotation_flag
+from tasks.base import ExecutorContext, TaskOutput
+from tasks.hooks import Hook, Inputs
+from tasks.state import RunResult, WorkflowRun
 
 logger = logging.getLogger("llm_orchestrator.testbench")
 
 ANNOTATION = "test-bench.auto-evaluate"
 NAMESPACE = "llm-test-bench"
 GROUND_TRUTH_INPUTS = ("ground_truth", "expected_response")
-REPORT_ATTRIBUTE = "test_report"
-
-
-# -- the client ------------------------------------------------------------------------------
-
-
-def forge_judge(services: Any, model: str) -> Any:
-    """A ``Judge`` (async prompt -> text) that asks ``model`` through the run's Forge client."""
-
-    async def judge(prompt: str) -> str:
-        from ecosystem.forge import ForgeInferenceRequest
-
-        forge = services.get("forge")
-        response = await forge.infer(ForgeInferenceRequest(
-            prompt=prompt, model=model, temperature=0.0, max_tokens=512,
-            metadata={"purpose": "test-bench-judge"},
-        ))
-        return str(response.text)
-
-    judge.model = model  # type: ignore[attr-defined]
-    return judge
-
-
-def _testbench(settings: Any, services: Any) -> Any:
-    from ecosystem.testbench import build_testbench
-
-    tb = testbench_settings(settings)
-    if settings.offline:  # offline means no network at all (as for Forge)
-        update: dict[str, Any] = {"endpoint": None, "embeddings": None}
-        if tb.similarity_backend == "provider":
-            update["similarity_backend"] = "auto"
-        tb = tb.model_copy(update=update)
-    secrets = [tb.token.get_secret_value() if tb.token else None,
-               tb.embeddings.api_key.get_secret_value() if tb.embeddings and tb.embeddings.api_key else None]
-    services.secret_values.update(s for s in secrets if s)
-    judge = forge_judge(services, tb.judge.model) if tb.judge is not None else None
-    return build_testbench(tb, judge=judge)
-
-
-CLIENT_FACTORIES["testbench"] = _testbench
 
 
 # -- helpers ---------------------------------------------------------------------------------
@@ -160,7 +118,7 @@ class TestBenchHook(Hook):
 
     __test__ = False  # not a pytest test class despite the name
 
-    def __init__(self, run: Any) -> None:
+    def __init__(self, run: WorkflowRun) -> None:
         self.run = run
         self.auto = False
         self.auto_source: str | None = None
@@ -177,11 +135,11 @@ class TestBenchHook(Hook):
     def _uses_bench(self) -> bool:
         return any(n.executor.namespace == NAMESPACE for n in self.run.plan.nodes.values())
 
-    async def before_workflow(self, run: Any) -> Any:
+    async def before_workflow(self, run: WorkflowRun) -> ExecutionPlan | None:
         flag = annotation_flag(run.plan.annotations, ANNOTATION)
         if flag is False and not self._uses_bench():
             return None
-        self.settings = testbench_settings(run.services.settings)  # a bad section fails the run here
+        self.settings = run.services.systems.testbench
         self.auto, self.auto_source = (flag, "annotation") if flag is not None else (self.settings.auto_evaluate, "config")
         if not self.auto:
             return None
@@ -224,7 +182,7 @@ class TestBenchHook(Hook):
 
     # -- evaluation tasks: the prompt of the evaluated llm task ---------------------------------
 
-    async def before_node(self, run: Any, node: Any, inputs: dict[str, Any], index: int | None) -> dict[str, Any] | None:
+    async def before_node(self, run: WorkflowRun, node: PlanNode, inputs: Inputs, index: int | None) -> Inputs | None:
         if not str(node.spec.implementation or "").startswith("tasks.testbench:"):
             return None  # only the built-in evaluation executors (a third-party one may not take a prompt)
         if not isinstance(inputs, Mapping) or _text(inputs.get("prompt")):
@@ -232,10 +190,8 @@ class TestBenchHook(Hook):
         prompt = self._upstream_prompt(node)
         return {**inputs, "prompt": prompt} if prompt is not None else None
 
-    def _upstream_prompt(self, node: Any) -> str | None:
-        from compiler.expressions import ExpressionError
-        from flows.scheduler import render_value
-
+    def _upstream_prompt(self, node: PlanNode) -> str | None:
+        """The prompt the evaluated llm task ran with (its record keeps its inputs, redacted)."""
         run = self.run
         raw = node.inputs.get("response") if isinstance(node.inputs, Mapping) else None
         llm = [t for t in _referenced_tasks(raw) if t in run.plan.nodes and run.plan.nodes[t].type == "llm"]
@@ -243,29 +199,21 @@ class TestBenchHook(Hook):
             return None
         upstream = run.plan.nodes[llm[0]]
         record = run.records.get(upstream.id)
-        if upstream.for_each is not None or not isinstance(upstream.inputs, Mapping) or record is None or not record.succeeded:
+        if upstream.for_each is not None or record is None or not record.succeeded:
             return None
-        try:
-            rendered = render_value(upstream.inputs, run.context(), run.status)
-        except ExpressionError:
-            return None
-        return prompt_of(rendered) if isinstance(rendered, Mapping) else None
+        return prompt_of(record.inputs) if isinstance(record.inputs, Mapping) else None
 
     # -- auto-evaluation -------------------------------------------------------------------------
 
-    @staticmethod
-    def _key(ctx: Any) -> str:
-        return ctx.task_id if ctx.index is None else f"{ctx.task_id}[{ctx.index}]"
-
-    async def before_task(self, ctx: Any, inputs: dict[str, Any]) -> dict[str, Any] | None:
+    async def before_task(self, ctx: ExecutorContext, inputs: Inputs) -> Inputs | None:
         if self.auto and ctx.node.type == "llm" and isinstance(inputs, Mapping):
-            self._prompts[self._key(ctx)] = prompt_of(inputs)
+            self._prompts[ctx.label] = prompt_of(inputs)
         return None
 
-    async def after_task(self, ctx: Any, output: Any) -> None:
+    async def after_task(self, ctx: ExecutorContext, output: TaskOutput) -> None:
         if not self.auto or ctx.node.type != "llm":
             return
-        key = self._key(ctx)
+        key = ctx.label
         try:
             await self._auto_evaluate(ctx, key, output)
         except Exception as exc:  # noqa: BLE001 - an evaluation never fails the llm task
@@ -274,7 +222,7 @@ class TestBenchHook(Hook):
             output.metadata["evaluation"] = {"error": message}
             ctx.logger.warning("auto-evaluation of task '%s' failed (the task itself succeeded): %s", key, message)
 
-    async def _auto_evaluate(self, ctx: Any, key: str, output: Any) -> None:
+    async def _auto_evaluate(self, ctx: ExecutorContext, key: str, output: TaskOutput) -> None:
         from ecosystem.testbench import METRICS, EvaluationRequest
 
         settings = self.settings
@@ -302,7 +250,7 @@ class TestBenchHook(Hook):
             output.metadata["evaluation"] = {"overall_score": None, "passed": None, "metrics": {}, "skipped": skipped}
             ctx.logger.info("auto-evaluation of task '%s' skipped: %s", key, "; ".join(f"{m} {r}" for m, r in skipped.items()))
             return
-        bench = ctx.services.get("testbench")
+        bench = ctx.services.testbench
         result = await bench.evaluate(EvaluationRequest(
             task_id=key, execution_id=ctx.run_id, response=response, ground_truth=self.ground_truth, prompt=prompt,
             metrics=metrics, thresholds={m: float(t) for m, t in settings.thresholds.items() if m in metrics},
@@ -337,9 +285,8 @@ class TestBenchHook(Hook):
                         collected.append({k: evaluation.get(k) for k in ("overall_score", "passed", "metrics", "details")})
         return collected
 
-    async def after_workflow(self, run: Any, result: Any) -> None:
-        setattr(run, REPORT_ATTRIBUTE, None)
-        setattr(result, REPORT_ATTRIBUTE, None)
+    async def after_workflow(self, run: WorkflowRun, result: RunResult) -> None:
+        run.test_report = result.test_report = None
         if self.settings is None and not self._uses_bench():
             return
         from pydantic import ValidationError
@@ -355,7 +302,7 @@ class TestBenchHook(Hook):
         if not evaluations and not self._errors:
             return
         try:
-            bench = run.services.get("testbench")
+            bench = run.services.testbench
             report = await bench.generate_report(GenerateReportRequest(
                 execution_id=run.run_id, evaluations=evaluations, include_task_details=True, format="markdown",
             ))
@@ -367,14 +314,11 @@ class TestBenchHook(Hook):
             data["errors"] = dict(self._errors)
         if self._skipped:
             data["skipped_metrics"] = {k: dict(v) for k, v in self._skipped.items()}
-        setattr(run, REPORT_ATTRIBUTE, data)
-        setattr(result, REPORT_ATTRIBUTE, data)
+        run.test_report = result.test_report = data
         try:
-            import asyncio
-
             from ecosystem.testbench.records import save_report
 
-            await asyncio.to_thread(save_report, run.services.get("store"), run.plan.name, report)
+            await run.services.run_blocking(save_report, run.services.store(), run.plan.name, report)
         except Exception as exc:  # noqa: BLE001 - the report is on the result even if the store is down
             result.warnings.append(f"test report could not be stored: {type(exc).__name__}: {exc}")
         for task in report.tasks:
@@ -387,7 +331,7 @@ class TestBenchHook(Hook):
             result.warnings.append(f"auto-evaluation of '{key}' could not run: {message}")
 
 
-def _hook(run: Any) -> TestBenchHook:
+def _hook(run: WorkflowRun) -> TestBenchHook:
     return TestBenchHook(run)
 
 

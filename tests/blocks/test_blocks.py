@@ -209,7 +209,7 @@ def test_endpoint_keys_and_headers_are_secret_in_the_api_but_reach_forge() -> No
 def test_resolution_order_file_then_block_then_env_then_defaults(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from blocks.settings import resolve_settings, resolve_settings_with_source
+    from blocks.resolve import resolve_settings, resolve_settings_with_source
 
     def config(key: str, parallel: int) -> Path:
         path = tmp_path / f"{key}.yaml"
@@ -268,7 +268,7 @@ def test_run_workflow_without_a_config_runs_on_the_saved_block(tmp_path: Path) -
 
 @flow(persist_result=False)
 async def _source_inside_a_flow() -> tuple[int, str]:
-    from blocks.settings import resolve_settings_with_source
+    from blocks.resolve import resolve_settings_with_source
 
     settings, source = resolve_settings_with_source(None)  # sync, inside the flow's event loop
     return settings.concurrency.max_parallel_tasks, source
@@ -277,7 +277,7 @@ async def _source_inside_a_flow() -> tuple[int, str]:
 def test_without_a_prefect_api_no_block_is_looked_up(monkeypatch: pytest.MonkeyPatch) -> None:
     from prefect.settings import PREFECT_API_URL, temporary_settings
 
-    from blocks import settings as settings_module
+    from blocks import resolve as settings_module
 
     def boom(*args: Any, **kwargs: Any) -> Any:
         raise AssertionError("looked up a block without a configured API")

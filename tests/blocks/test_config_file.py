@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from blocks import clients
+from blocks.clients import resolve_systems
 from blocks.settings import ConfigError, load_config_file, load_config_text, settings_from_mapping
 
 SEED = Path(__file__).resolve().parents[2] / "examples" / "orchestrator-config.yaml"
@@ -25,17 +25,18 @@ def test_the_seed_config_file_gives_every_value(monkeypatch: pytest.MonkeyPatch)
     assert settings.storage.type == "postgresql"
     assert settings.storage.url == "postgresql://localhost/orchestrator"
     assert (settings.concurrency.worker_threads, settings.concurrency.max_parallel_tasks) == (8, 20)
-    forge = clients.forge_settings(settings)
+    systems = resolve_systems(settings)
+    forge = systems.forge
     assert forge.endpoint == "http://llm-forge:8080" and forge.timeout == 60.0
     assert (forge.retry_policy.max_attempts, forge.retry_policy.backoff_multiplier) == (3, 2.0)
-    bench = clients.testbench_settings(settings)
+    bench = systems.testbench
     assert bench.endpoint == "http://test-bench:8081" and bench.auto_evaluate is True
     assert bench.default_metrics == ["semantic_similarity", "factual_consistency"]
-    opt = clients.optimizer_settings(settings)
+    opt = systems.optimizer
     assert (opt.endpoint, opt.batch_size, opt.flush_interval, opt.auto_apply_recommendations) == (
         "http://auto-optimizer:8082", 100, 30.0, True)
     assert opt.storage_url == "postgresql://localhost/orchestrator"  # shared storage
-    gov = clients.governance_settings(settings)
+    gov = systems.governance
     assert (gov.endpoint, gov.enforce_policies, gov.audit_level.value) == ("http://governance:8083", True, "full")
     assert (gov.cost_limits.daily, gov.cost_limits.monthly) == (1000.0, 25000.0)
 

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from compiler.catalogue import BUILTIN_EXECUTORS, KNOWN_METRICS
-from compiler.executors import default_registry
+from compiler.catalogue import BUILTIN_EXECUTORS, KNOWN_METRICS, default_registry
 from ecosystem.testbench import METRICS, known_metrics
 
 

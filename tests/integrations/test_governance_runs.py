@@ -25,11 +25,12 @@ import pytest
 import yaml
 from sqlalchemy import func, select
 
-import flows.workflow as workflow_module
 from ecosystem.governance import BudgetExceeded, EmbeddedGovernance, GovernanceSettings
 from ecosystem.store import Store, head_revision, upgrade
 from ecosystem.store import testing as store_testing
 from ecosystem.store.models import AuditEventRow, BudgetReservationRow, CostRecordRow, nanos_to_usd
+from flows.workflow import LocalRun, local_run
+from tasks.hooks import Hook
 from tests.flows.helpers import run, workflow
 
 pytestmark = pytest.mark.usefixtures("prefect_harness")
@@ -95,7 +96,7 @@ def provider(monkeypatch: pytest.MonkeyPatch) -> OfflineCalls:
     return calls
 
 
-class Failures:
+class Failures(Hook):
     """An extra hook that keeps the error of every failed task run."""
 
     def __init__(self) -> None:
@@ -109,10 +110,10 @@ class Failures:
 
 
 @pytest.fixture
-def failures(monkeypatch: pytest.MonkeyPatch) -> Failures:
+def failures() -> Iterator[Failures]:
     hook = Failures()
-    monkeypatch.setattr(workflow_module, "_EXTRA_HOOKS", [hook])
-    return hook
+    with local_run(LocalRun(hooks=[hook])):
+        yield hook
 
 
 def config(url: str, *, offline_cost: float | None = 0.10, latency: float = 0.0, **governance: Any) -> dict[str, Any]:

@@ -11,15 +11,18 @@ from __future__ import annotations
 
 import copy
 import socket
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from sqlalchemy import select
 
-import flows.workflow as workflow_module
 from ecosystem.store import Store
 from ecosystem.store.optimizer_models import PerformanceMetricRow
+from flows.workflow import LocalRun, local_run
+from tasks.hooks import Hook
+from tasks.optimizer import run_metrics
 from tests.flows.helpers import probe, register, run, workflow
 
 pytestmark = pytest.mark.usefixtures("prefect_harness")
@@ -67,7 +70,7 @@ def rows(store_url: str, workflow_name: str | None = None) -> list[PerformanceMe
         return found
 
 
-class Capture:
+class Capture(Hook):
     """An extra hook: the buffer's delivered count each time a task finishes, and the run."""
 
     def __init__(self) -> None:
@@ -75,17 +78,17 @@ class Capture:
         self.runs: list[tuple[Any, Any]] = []
 
     async def task_finished(self, run: Any, record: Any) -> None:
-        self.flushed.append(run.services.get("optimizer-run").buffer.flushed)
+        self.flushed.append(run_metrics(run).buffer.flushed)
 
     async def after_workflow(self, run: Any, result: Any) -> None:
         self.runs.append((run, result))
 
 
 @pytest.fixture
-def captured(monkeypatch: pytest.MonkeyPatch) -> Capture:
+def captured() -> Iterator[Capture]:
     capture = Capture()
-    monkeypatch.setattr(workflow_module, "_EXTRA_HOOKS", [capture])
-    return capture
+    with local_run(LocalRun(hooks=[capture])):
+        yield capture
 
 
 def closed_port() -> int:

@@ -7,12 +7,14 @@ gate, thresholds, weights, auto-evaluation switches and the run report are what 
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-import flows.workflow as workflow_module
+from flows.workflow import LocalRun, local_run
+from tasks.hooks import Hook
 from tests.flows.helpers import run, workflow
 
 pytestmark = pytest.mark.usefixtures("prefect_harness")
@@ -34,7 +36,7 @@ def config(*, forge: dict[str, Any] | None = None, **testbench: Any) -> dict[str
     }
 
 
-class Capture:
+class Capture(Hook):
     """An extra hook that keeps every finished run, so tests can read ``run.test_report``."""
 
     def __init__(self) -> None:
@@ -51,10 +53,10 @@ class Capture:
 
 
 @pytest.fixture
-def captured(monkeypatch: pytest.MonkeyPatch) -> Capture:
+def captured() -> Iterator[Capture]:
     capture = Capture()
-    monkeypatch.setattr(workflow_module, "_EXTRA_HOOKS", [capture])
-    return capture
+    with local_run(LocalRun(hooks=[capture])):
+        yield capture
 
 
 def llm_workflow(*, annotation: str | None = None, inputs: str = "", extra_tasks: str = "", outputs: str = "") -> dict[str, Any]:
