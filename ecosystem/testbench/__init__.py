@@ -8,6 +8,9 @@ Public API for the engine::
     report = await bench.generate_report(GenerateReportRequest(execution_id=...))
     known_metrics()   # names the compiler validates `metrics:` against; METRICS has the specs
 
+Evaluation suites (``kind: EvalSuite``) summarise many runs with the pure functions of
+``ecosystem.testbench.stats`` (Wilson intervals, flaky cases, the cost/quality frontier).
+
 Every ``MetricResult.method`` says how its score was computed, so a lexical fallback is never
 mistaken for a semantic or judged score.
 """
@@ -24,6 +27,7 @@ from ecosystem.testbench.errors import (
     JudgeOutputInvalid,
     JudgeUnavailable,
     MetricInputError,
+    StatisticsInputError,
     TestBenchError,
     UnknownMetric,
 )
@@ -86,6 +90,7 @@ __all__ = [
     "MetricSpec",
     "MetricSummary",
     "SimilarityEngine",
+    "StatisticsInputError",
     "TaskResult",
     "TestBench",
     "TestBenchError",

@@ -6,7 +6,8 @@
     ├── JudgeUnavailable              503  LLM-judge mode asked for, but no judge configured or it failed
     ├── JudgeOutputInvalid            502  the judge answered something that is not a JSON verdict
     │                                      (twice: the engine then records that metric as errored)
-    └── EmbeddingUnavailable          503  the configured ``/v1/embeddings`` endpoint failed
+    ├── EmbeddingUnavailable          503  the configured ``/v1/embeddings`` endpoint failed
+    └── StatisticsInputError          400  ``stats`` was given counts or outcomes that make no sense
 
 Bad input is the caller's to fix, so it is a 400 and never retried; a judge or an embedding
 service that is down is retryable (a Forge-backed judge's own rate-limit errors pass through
@@ -83,3 +84,9 @@ class EmbeddingUnavailable(TestBenchError):
     type = "embedding_unavailable"
     status = 503
     retryable = True
+
+
+class StatisticsInputError(TestBenchError):
+    """Counts or outcomes ``ecosystem.testbench.stats`` cannot summarise (n = 0, successes > n...)."""
+
+    type = "statistics_input_error"
