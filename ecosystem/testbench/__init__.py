@@ -31,7 +31,14 @@ from ecosystem.testbench.errors import (
     TestBenchError,
     UnknownMetric,
 )
-from ecosystem.testbench.judge import Judge, Verdict, parse_verdict
+from ecosystem.testbench.judge import (
+    VERDICT_SCHEMA,
+    JsonModeJudge,
+    Judge,
+    Verdict,
+    parse_verdict,
+    supports_json_mode,
+)
 from ecosystem.testbench.metrics import METRICS, MetricSpec, known_metrics
 from ecosystem.testbench.models import (
     DEFAULT_THRESHOLDS,
@@ -72,6 +79,7 @@ def build_testbench(
 __all__ = [
     "DEFAULT_THRESHOLDS",
     "METRICS",
+    "VERDICT_SCHEMA",
     "CustomEvaluator",
     "EmbeddedTestBench",
     "EmbeddingSettings",
@@ -81,6 +89,7 @@ __all__ = [
     "EvaluationResponse",
     "GenerateReportRequest",
     "HttpTestBenchClient",
+    "JsonModeJudge",
     "Judge",
     "JudgeOutputInvalid",
     "JudgeSettings",
@@ -103,4 +112,5 @@ __all__ = [
     "known_metrics",
     "local_model_available",
     "parse_verdict",
+    "supports_json_mode",
 ]
