@@ -8,6 +8,9 @@ Public API for the engine::
     report = await bench.generate_report(GenerateReportRequest(execution_id=...))
     known_metrics()   # names the compiler validates `metrics:` against; METRICS has the specs
 
+Evaluation suites (``kind: EvalSuite``) summarise many runs with the pure functions of
+``ecosystem.testbench.stats`` (Wilson intervals, flaky cases, the cost/quality frontier).
+
 Every ``MetricResult.method`` says how its score was computed, so a lexical fallback is never
 mistaken for a semantic or judged score.
 """
@@ -24,10 +27,18 @@ from ecosystem.testbench.errors import (
     JudgeOutputInvalid,
     JudgeUnavailable,
     MetricInputError,
+    StatisticsInputError,
     TestBenchError,
     UnknownMetric,
 )
-from ecosystem.testbench.judge import Judge, Verdict, parse_verdict
+from ecosystem.testbench.judge import (
+    VERDICT_SCHEMA,
+    JsonModeJudge,
+    Judge,
+    Verdict,
+    parse_verdict,
+    supports_json_mode,
+)
 from ecosystem.testbench.metrics import METRICS, MetricSpec, known_metrics
 from ecosystem.testbench.models import (
     DEFAULT_THRESHOLDS,
@@ -68,6 +79,7 @@ def build_testbench(
 __all__ = [
     "DEFAULT_THRESHOLDS",
     "METRICS",
+    "VERDICT_SCHEMA",
     "CustomEvaluator",
     "EmbeddedTestBench",
     "EmbeddingSettings",
@@ -77,6 +89,7 @@ __all__ = [
     "EvaluationResponse",
     "GenerateReportRequest",
     "HttpTestBenchClient",
+    "JsonModeJudge",
     "Judge",
     "JudgeOutputInvalid",
     "JudgeSettings",
@@ -86,6 +99,7 @@ __all__ = [
     "MetricSpec",
     "MetricSummary",
     "SimilarityEngine",
+    "StatisticsInputError",
     "TaskResult",
     "TestBench",
     "TestBenchError",
@@ -98,4 +112,5 @@ __all__ = [
     "known_metrics",
     "local_model_available",
     "parse_verdict",
+    "supports_json_mode",
 ]

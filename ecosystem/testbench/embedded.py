@@ -10,6 +10,9 @@ applies thresholds (request > custom evaluator > settings > registry default), w
 * with one (promptfoo's rule): passed = weighted overall score >= threshold.
 
 A weight of 0 makes a metric informational: reported, but neither in the score nor the verdict.
+A metric whose judge answered twice with something that is not a verdict is *errored*: it is
+reported (with the raw reply), left out of the overall score, and the other metrics stand; a
+request with an errored counted metric does not pass, since part of it could not be checked.
 Evaluations that carry an ``execution_id`` are remembered (bounded, in memory) so
 ``generate_report`` can summarise a run as the seed's workflow-completion hook does.
 """
@@ -28,8 +31,8 @@ from typing import Any, Literal
 import httpx
 
 from ecosystem.testbench.embeddings import LEXICAL_METHOD, SimilarityEngine
-from ecosystem.testbench.errors import JudgeUnavailable, MetricInputError, UnknownMetric
-from ecosystem.testbench.judge import Judge
+from ecosystem.testbench.errors import JudgeOutputInvalid, JudgeUnavailable, MetricInputError, UnknownMetric
+from ecosystem.testbench.judge import Judge, truncate_reply
 from ecosystem.testbench.metrics import METRICS, MetricContext, MetricSpec, Resources
 from ecosystem.testbench.models import (
     EvaluationDetails,
@@ -142,9 +145,16 @@ class EmbeddedTestBench:
                 name=item.key, metric=item.spec.name, response=request.response,
                 # options.expected replaces the ground truth for one metric (e.g. a custom evaluator).
                 ground_truth=item.options.get("expected", request.ground_truth),
-                prompt=request.prompt, options=item.options, resources=self.resources,
+                prompt=request.prompt, options=item.options, resources=self.resources, threshold=item.threshold,
             )
-            outcome = (await item.spec.compute(ctx)).clipped()
+            try:
+                outcome = (await item.spec.compute(ctx)).clipped()
+            except JudgeOutputInvalid as exc:
+                return MetricResult(
+                    name=item.key, score=0.0, passed=False, threshold=item.threshold, weight=item.weight,
+                    explanation=exc.message, method=f"llm-judge:{self.resources.judge_model}", errored=True,
+                    raw_reply=truncate_reply(exc.raw) if exc.raw is not None else None,
+                )
             return MetricResult(
                 name=item.key, score=round(outcome.score, 6), passed=outcome.score >= item.threshold - 1e-9,
                 threshold=item.threshold, weight=item.weight, explanation=outcome.explanation, method=outcome.method,
@@ -152,13 +162,16 @@ class EmbeddedTestBench:
 
         results = await asyncio.gather(*(run(item) for item in planned))
         counted = [r for r in results if r.weight > 0]
-        total_weight = sum(r.weight for r in counted)
-        overall = sum(r.score * r.weight for r in counted) / total_weight
+        scored = [r for r in counted if not r.errored]
+        total_weight = sum(r.weight for r in scored)
+        overall = sum(r.score * r.weight for r in scored) / total_weight if total_weight > 0 else 0.0
+        errored = [r.name for r in results if r.errored]
         rule: Literal["all_metrics", "overall_threshold"]
         if request.threshold is not None:
             passed, rule = overall >= request.threshold - 1e-9, "overall_threshold"
         else:
             passed, rule = all(r.passed for r in counted), "all_metrics"
+        passed = passed and len(scored) == len(counted)
 
         notes = []
         lexical = [r.name for r in results if r.method.startswith("lexical:")]
@@ -177,7 +190,7 @@ class EmbeddedTestBench:
                 task_id=request.task_id, execution_id=request.execution_id,
                 duration_ms=round((time.perf_counter() - started) * 1000, 3),
                 methods={r.name: r.method for r in results}, pass_rule=rule, threshold=request.threshold,
-                notes=notes,
+                notes=notes, errored=errored,
             ),
         )
         if request.execution_id is not None:
@@ -223,14 +236,14 @@ def build_report(request: GenerateReportRequest, evaluations: list[EvaluationRes
     for evaluation in evaluations:
         for name, result in evaluation.metrics.items():
             by_metric.setdefault(name, []).append(result)
-    summaries = {
-        name: MetricSummary(
+    summaries = {}
+    for name, results in sorted(by_metric.items()):
+        scores = [r.score for r in results if not r.errored] or [0.0]
+        summaries[name] = MetricSummary(
             count=len(results), passed=sum(r.passed for r in results), failed=sum(not r.passed for r in results),
-            mean_score=round(statistics.fmean(r.score for r in results), 6),
-            min_score=min(r.score for r in results), max_score=max(r.score for r in results),
+            mean_score=round(statistics.fmean(scores), 6), min_score=min(scores), max_score=max(scores),
+            errored=sum(r.errored for r in results),
         )
-        for name, results in sorted(by_metric.items())
-    }
     tasks = [
         TaskResult(
             task_id=e.details.task_id, overall_score=e.overall_score, passed=e.passed,

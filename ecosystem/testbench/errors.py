@@ -5,7 +5,9 @@
     ├── MetricInputError              400  inputs a metric cannot work with (no ground truth, no schema...)
     ├── JudgeUnavailable              503  LLM-judge mode asked for, but no judge configured or it failed
     ├── JudgeOutputInvalid            502  the judge answered something that is not a JSON verdict
-    └── EmbeddingUnavailable          503  the configured ``/v1/embeddings`` endpoint failed
+    │                                      (twice: the engine then records that metric as errored)
+    ├── EmbeddingUnavailable          503  the configured ``/v1/embeddings`` endpoint failed
+    └── StatisticsInputError          400  ``stats`` was given counts or outcomes that make no sense
 
 Bad input is the caller's to fix, so it is a 400 and never retried; a judge or an embedding
 service that is down is retryable (a Forge-backed judge's own rate-limit errors pass through
@@ -59,10 +61,21 @@ class JudgeUnavailable(TestBenchError):
 
 
 class JudgeOutputInvalid(TestBenchError):
-    """The judge's answer is not the JSON verdict ``{score, verdict, reasoning}`` it was asked for."""
+    """The judge's answer is not the JSON verdict ``{score, verdict, reasoning}`` it was asked for.
+
+    ``raw`` is the reply (for the errored ``MetricResult``), ``problem`` what was wrong with it
+    (for the retry's format reminder), ``attempts`` how many replies were tried.
+    """
 
     type = "judge_output_invalid"
     status = 502
+
+    def __init__(self, message: str, *, raw: str | None = None, problem: str | None = None, attempts: int = 1,
+                 retry_after: float | None = None) -> None:
+        super().__init__(message, retry_after=retry_after)
+        self.raw = raw
+        self.problem = problem
+        self.attempts = attempts
 
 
 class EmbeddingUnavailable(TestBenchError):
@@ -71,3 +84,9 @@ class EmbeddingUnavailable(TestBenchError):
     type = "embedding_unavailable"
     status = 503
     retryable = True
+
+
+class StatisticsInputError(TestBenchError):
+    """Counts or outcomes ``ecosystem.testbench.stats`` cannot summarise (n = 0, successes > n...)."""
+
+    type = "statistics_input_error"

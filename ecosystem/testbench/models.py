@@ -81,7 +81,12 @@ class EvaluationRequest(StrictModel):
 
 
 class MetricResult(StrictModel):
-    """One metric's verdict (the seed's ``MetricResult`` plus ``threshold`` and ``method``)."""
+    """One metric's verdict (the seed's ``MetricResult`` plus ``threshold`` and ``method``).
+
+    ``errored`` means no score could be computed (an LLM judge answered twice with something that
+    is not a verdict): ``score`` is then 0 and meaningless, ``passed`` is false, ``explanation``
+    says why and ``raw_reply`` holds the judge's last reply, truncated.
+    """
 
     name: str
     score: float = Field(ge=0.0, le=1.0)
@@ -90,6 +95,8 @@ class MetricResult(StrictModel):
     weight: float = 1.0
     explanation: str | None = None
     method: str = Field(description="How the score was computed, e.g. `lexical:tfidf-cosine`.")
+    errored: bool = Field(default=False, description="No score could be computed; see explanation.")
+    raw_reply: str | None = Field(default=None, description="An errored judge metric's last reply, truncated.")
 
 
 class EvaluationDetails(StrictModel):
@@ -100,6 +107,9 @@ class EvaluationDetails(StrictModel):
     pass_rule: Literal["all_metrics", "overall_threshold"] = "all_metrics"
     threshold: float | None = None
     notes: list[str] = Field(default_factory=list)
+    errored: list[str] = Field(
+        default_factory=list, description="Metrics that could not be scored (excluded from overall_score)."
+    )
 
 
 class EvaluationResponse(StrictModel):
@@ -121,12 +131,15 @@ class GenerateReportRequest(StrictModel):
 
 
 class MetricSummary(StrictModel):
+    """Counts over every result; mean/min/max over the scored (not errored) ones, 0 if none."""
+
     count: int
     passed: int
     failed: int
     mean_score: float
     min_score: float
     max_score: float
+    errored: int = 0
 
 
 class TaskResult(StrictModel):

@@ -4,8 +4,11 @@
 whitespace ignored), because an LLM answering "Paris." to "paris" is right.  When neither side is
 text (objects, lists, numbers) values are compared as JSON, with 1 == 1.0.  ``levenshtein`` is
 ``1 - distance / max(len)`` on normalised text; ``rouge_l`` the LCS F1 over word tokens.  JSON
-metrics strip one Markdown code fence first, since models wrap JSON in them.  All scores are
-exact computations, so their ``method`` names the algorithm.
+metrics strip one Markdown code fence first, since models wrap JSON in them, and parse strictly
+(RFC 8259: ``NaN``, ``Infinity`` and overflowing numbers are refused, see ``jsonstrict``);
+``json_schema`` enforces the ``format``s in ``jsonstrict.ENFORCED_FORMATS`` and says which others
+the schema uses as labels only.  All scores are exact computations, so their ``method`` names the
+algorithm.
 """
 
 from __future__ import annotations
@@ -19,6 +22,14 @@ from typing import Any
 import jsonschema
 
 from ecosystem.testbench.errors import MetricInputError
+from ecosystem.testbench.jsonstrict import (
+    ENFORCED_FORMATS,
+    FORMAT_CHECKER,
+    describe_non_finite,
+    first_non_finite,
+    parse_strict,
+    unchecked_formats,
+)
 from ecosystem.testbench.metrics.base import MetricContext, MetricOutcome
 from ecosystem.testbench.text import as_text, normalize_answer, words
 
@@ -147,16 +158,18 @@ async def rouge_l(ctx: MetricContext) -> MetricOutcome:
 
 
 def parse_json_response(value: Any) -> tuple[bool, Any, str | None]:
-    """(ok, parsed, error): strings are parsed (one code fence stripped), other values are JSON already."""
+    """(ok, parsed, error): strings are parsed strictly (one code fence stripped); other values are
+    JSON already, but must hold only finite numbers."""
     if not isinstance(value, str):
-        return True, value, None
+        found = first_non_finite(value)
+        return (True, value, None) if found is None else (False, None, describe_non_finite(*found))
     text = value
     fenced = _FENCED.match(text)
     if fenced:
         text = fenced.group(1)
     try:
-        return True, json.loads(text), None
-    except ValueError as exc:
+        return True, parse_strict(text), None
+    except ValueError as exc:  # a syntax error, or NotStrictJson (NaN, Infinity, 1e400)
         return False, None, str(exc)
 
 
@@ -187,7 +200,7 @@ def _schema_problem(schema_json: str) -> str | None:
 def _validator(schema_json: str) -> Any:
     # Keyed by the schema's canonical JSON: a workflow evaluates many responses against one schema.
     schema = json.loads(schema_json)
-    return jsonschema.validators.validator_for(schema)(schema)
+    return jsonschema.validators.validator_for(schema)(schema, format_checker=FORMAT_CHECKER)
 
 
 async def json_schema(ctx: MetricContext) -> MetricOutcome:
@@ -199,11 +212,16 @@ async def json_schema(ctx: MetricContext) -> MetricOutcome:
         return MetricOutcome(0.0, "json:schema", f"invalid JSON: {error}")
     validator = _validator(json.dumps(ctx.option("schema"), sort_keys=True))
     errors = sorted(validator.iter_errors(value), key=lambda e: list(e.absolute_path))
+    labels = unchecked_formats(ctx.option("schema"))
+    note = (
+        f" (format {', '.join(repr(f) for f in labels)} not checked: only {', '.join(ENFORCED_FORMATS)} are enforced)"
+        if labels else ""
+    )
     if not errors:
-        return MetricOutcome(1.0, "json:schema", "valid against the schema")
+        return MetricOutcome(1.0, "json:schema", f"valid against the schema{note}")
     shown = "; ".join(f"{'/'.join(map(str, e.absolute_path)) or '<root>'}: {e.message}" for e in errors[:5])
     more = f" (+{len(errors) - 5} more)" if len(errors) > 5 else ""
-    return MetricOutcome(0.0, "json:schema", f"{len(errors)} schema violation(s): {shown}{more}")
+    return MetricOutcome(0.0, "json:schema", f"{len(errors)} schema violation(s): {shown}{more}{note}")
 
 
 def first_number(value: Any) -> float | None:

@@ -3,7 +3,9 @@
 A metric function takes a ``MetricContext`` (the response, ground truth, prompt, its merged
 options and the shared resources: similarity engine and judge) and returns a ``MetricOutcome``
 (score in 0..1, honest ``method``, explanation).  Thresholds, weights and ``passed`` are applied
-by the engine, not the metric, so every metric is judged by the same rules.
+by the engine, not the metric, so every metric is judged by the same rules.  The one exception
+is a judge's verdict: ``judged`` (shared by every metric with a judge mode) needs the threshold to
+apply the contradiction rule of ``judge``, so the context carries it.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
 from ecosystem.testbench.errors import JudgeUnavailable, MetricInputError
-from ecosystem.testbench.judge import Judge
+from ecosystem.testbench.judge import Judge, ask_judge, judge_prompt, reconcile
 from ecosystem.testbench.models import TestBenchSettings
 from ecosystem.testbench.text import as_text
 
@@ -56,6 +58,7 @@ class MetricContext:
     prompt: str | None
     options: dict[str, Any]
     resources: Resources
+    threshold: float | None = None  # the pass threshold the engine will apply (judge verdicts need it)
     _texts: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -90,6 +93,21 @@ class MetricContext:
             and judge_settings is not None
             and self.metric in judge_settings.use_for
         )
+
+
+async def judged(ctx: MetricContext, task: str, criteria: str, *, prompt: str | None, reference: str | None) -> MetricOutcome:
+    """Ask the judge (one format retry) and apply the contradiction rule: one place for every metric."""
+    judge = ctx.resources.judge
+    if judge is None:
+        raise JudgeUnavailable(f"{ctx.name}: no LLM judge is configured")
+    verdict = await ask_judge(
+        judge,
+        judge_prompt(task, criteria, prompt=prompt, response=ctx.response_text, reference=reference,
+                     threshold=ctx.threshold),
+        threshold=ctx.threshold,
+    )
+    final = reconcile(verdict, ctx.threshold)
+    return MetricOutcome(final.score, f"llm-judge:{ctx.resources.judge_model}", final.explanation)
 
 
 MetricFn = Callable[[MetricContext], Awaitable[MetricOutcome]]

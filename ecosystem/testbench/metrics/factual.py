@@ -15,8 +15,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from ecosystem.testbench.judge import ask_judge, judge_prompt
-from ecosystem.testbench.metrics.base import MetricContext, MetricOutcome
+from ecosystem.testbench.metrics.base import MetricContext, MetricOutcome, judged
 from ecosystem.testbench.text import STOPWORDS, tfidf_cosine
 
 _MONTHS = {
@@ -202,15 +201,11 @@ def fact_overlap(response: str, truth: str) -> MetricOutcome:
 
 async def factual_consistency(ctx: MetricContext) -> MetricOutcome:
     if ctx.use_judge():
-        assert ctx.resources.judge is not None
-        verdict = await ask_judge(
-            ctx.resources.judge,
-            judge_prompt(
-                "Judge whether every factual claim in the response is consistent with the reference.",
-                "Score 1 when all claims (numbers, dates, names, events) agree with the reference, "
-                "0 when the response contradicts it; omissions cost less than contradictions.",
-                prompt=ctx.prompt, response=ctx.response_text, reference=ctx.ground_truth_text,
-            ),
+        return await judged(
+            ctx,
+            "Judge whether every factual claim in the response is consistent with the reference.",
+            "Score 1 when all claims (numbers, dates, names, events) agree with the reference, "
+            "0 when the response contradicts it; omissions cost less than contradictions.",
+            prompt=ctx.prompt, reference=ctx.ground_truth_text,
         )
-        return MetricOutcome(verdict.score, f"llm-judge:{ctx.resources.judge_model}", f"{verdict.verdict}: {verdict.reasoning}")
     return fact_overlap(ctx.response_text, ctx.ground_truth_text)

@@ -20,8 +20,7 @@ import math
 from collections import Counter
 
 from ecosystem.testbench.embeddings import LEXICAL_METHOD, SEMANTIC_HINT
-from ecosystem.testbench.judge import ask_judge, judge_prompt
-from ecosystem.testbench.metrics.base import MetricContext, MetricOutcome
+from ecosystem.testbench.metrics.base import MetricContext, MetricOutcome, judged
 from ecosystem.testbench.text import STOPWORDS, content_terms, sentences, words
 
 _GLUE = frozenset("the a an of to in on at by for with from and or but".split())
@@ -100,17 +99,13 @@ def coherence_proxy(text: str) -> tuple[float, list[str]]:
 
 async def coherence(ctx: MetricContext) -> MetricOutcome:
     if ctx.use_judge():
-        assert ctx.resources.judge is not None
-        verdict = await ask_judge(
-            ctx.resources.judge,
-            judge_prompt(
-                "Judge the coherence of the response: is it well organised, logically connected and fluent?",
-                "Score 1 for clear, well-structured, fluent text; 0 for word salad, contradictions, or "
-                "repetition loops.",
-                prompt=ctx.prompt, response=ctx.response_text, reference=None,
-            ),
+        return await judged(
+            ctx,
+            "Judge the coherence of the response: is it well organised, logically connected and fluent?",
+            "Score 1 for clear, well-structured, fluent text; 0 for word salad, contradictions, or "
+            "repetition loops.",
+            prompt=ctx.prompt, reference=None,
         )
-        return MetricOutcome(verdict.score, f"llm-judge:{ctx.resources.judge_model}", f"{verdict.verdict}: {verdict.reasoning}")
     score, defects = coherence_proxy(ctx.response_text)
     explanation = "surface proxy: " + ("; ".join(defects) if defects else "no repetition, word salad or truncation found")
     return MetricOutcome(score, "heuristic:coherence-proxy", explanation)
@@ -130,16 +125,12 @@ def prompt_term_coverage(prompt: str, response: str) -> float:
 async def relevance(ctx: MetricContext) -> MetricOutcome:
     assert ctx.prompt is not None
     if ctx.use_judge():
-        assert ctx.resources.judge is not None
-        verdict = await ask_judge(
-            ctx.resources.judge,
-            judge_prompt(
-                "Judge whether the response addresses the prompt.",
-                "Score 1 when the response answers what was asked, 0 when it is off-topic.",
-                prompt=ctx.prompt, response=ctx.response_text, reference=None,
-            ),
+        return await judged(
+            ctx,
+            "Judge whether the response addresses the prompt.",
+            "Score 1 when the response answers what was asked, 0 when it is off-topic.",
+            prompt=ctx.prompt, reference=None,
         )
-        return MetricOutcome(verdict.score, f"llm-judge:{ctx.resources.judge_model}", f"{verdict.verdict}: {verdict.reasoning}")
     engine = ctx.resources.similarity
     backend = engine.resolve(ctx.option("backend"))
     if backend == "lexical":

@@ -10,8 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from ecosystem.testbench.errors import JudgeUnavailable, MetricInputError
-from ecosystem.testbench.judge import ask_judge, judge_prompt
-from ecosystem.testbench.metrics.base import MetricContext, MetricOutcome
+from ecosystem.testbench.metrics.base import MetricContext, MetricOutcome, judged
 
 
 def check_rubric(name: str, options: dict[str, Any]) -> list[str]:
@@ -28,12 +27,9 @@ async def llm_rubric(ctx: MetricContext) -> MetricOutcome:
     if ctx.resources.judge is None:
         raise JudgeUnavailable(f"{ctx.name}: llm_rubric needs an LLM judge and none is configured")
     reference = ctx.ground_truth_text if ctx.ground_truth is not None else None
-    verdict = await ask_judge(
-        ctx.resources.judge,
-        judge_prompt(
-            "Grade the response against the rubric.",
-            str(ctx.option("rubric")),
-            prompt=ctx.prompt, response=ctx.response_text, reference=reference,
-        ),
+    return await judged(
+        ctx,
+        "Grade the response against the rubric.",
+        str(ctx.option("rubric")),
+        prompt=ctx.prompt, reference=reference,
     )
-    return MetricOutcome(verdict.score, f"llm-judge:{ctx.resources.judge_model}", f"{verdict.verdict}: {verdict.reasoning}")
