@@ -19,10 +19,11 @@ def usage(prompt: int, completion: int, cache_read: int = 0, cache_write: int = 
 
 
 def test_claude_sonnet_4_5_prices() -> None:
-    assert cost(usage(1_000_000, 0), "claude-sonnet-4-5") == pytest.approx(3.0)
+    # 100k-token prompts: under the 200k long-context threshold.
+    assert cost(usage(100_000, 0), "claude-sonnet-4-5") == pytest.approx(0.3)
     assert cost(usage(0, 1_000_000), "claude-sonnet-4-5") == pytest.approx(15.0)
-    assert cost(usage(1_000_000, 0, cache_read=1_000_000), "claude-sonnet-4-5") == pytest.approx(0.30)
-    assert cost(usage(1_000_000, 0, cache_write=1_000_000), "claude-sonnet-4-5") == pytest.approx(3.75)
+    assert cost(usage(100_000, 0, cache_read=100_000), "claude-sonnet-4-5") == pytest.approx(0.030)
+    assert cost(usage(100_000, 0, cache_write=100_000), "claude-sonnet-4-5") == pytest.approx(0.375)
     mixed = usage(1_500, 400, cache_read=1_000, cache_write=200)
     assert cost(mixed, "claude-sonnet-4-5") == pytest.approx(
         (300 * 3 + 1000 * 0.3 + 200 * 3.75 + 400 * 15) / 1e6
@@ -72,6 +73,7 @@ def test_overrides_replace_and_extend() -> None:
         "claude-sonnet-4-5": ModelPrice(input=1, output=1),
         "llama3": ModelPrice(input=0.1, output=0.2),
     }
+    # An override without a long-context tier is flat, whatever the prompt size.
     assert cost(usage(1_000_000, 1_000_000), "claude-sonnet-4-5-20250929", overrides) == pytest.approx(2.0)
     assert cost(usage(1_000_000, 1_000_000), "llama3", overrides) == pytest.approx(0.3)
 
@@ -83,4 +85,10 @@ def test_bundled_table_is_dated_sourced_and_consistent() -> None:
         assert target in table["models"], alias
     for name, price in table["models"].items():
         assert price["provider"] in {"anthropic", "openai", "gemini"}, name
-        assert price["output"] >= price["input"] > 0, name
+        if price.get("kind", "chat") == "chat":
+            assert price["output"] >= price["input"] > 0, name
+        else:
+            assert price["input"] > 0 and price["output"] == 0, name
+        tier = price.get("long_context")
+        if tier:
+            assert tier["input"] > price["input"] and tier["output"] >= price["output"], name
