@@ -127,10 +127,14 @@ class ModelInfo(StrictModel):
 
     id: str
     provider: str
+    kind: Literal["chat", "embedding"] = "chat"
     input_price: float | None = None
     output_price: float | None = None
     cache_read_price: float | None = None
     cache_write_price: float | None = None
+    long_context_above: int | None = Field(
+        default=None, description="Prompt tokens above which every token is billed at a long-context price."
+    )
     aliases: list[str] = Field(default_factory=list)
     available: bool = Field(
         default=False, description="A key or endpoint is configured (or Forge is offline)."

@@ -15,6 +15,9 @@ Issue 15, against google-genai's ``types`` (``GenerationConfig``, ``ThinkingConf
   where the model allows it), with ``maxOutputTokens`` = answer + budget: Gemini counts thoughts
   against ``maxOutputTokens``.  ``reasoning_effort`` -> ``thinkingConfig.thinkingLevel`` on
   Gemini 3 models (upper case); 2.x models take only a budget, so there it is dropped and listed.
+* ``embed``: ``:embedContent`` (one text) or ``:batchEmbedContents`` (``requests[]`` each with
+  ``model``, ``content``, optional ``taskType``/``outputDimensionality``); the API reports no token
+  counts, so usage is estimated (``metadata.usage_estimated``).
 * ``cache``: Gemini caches a repeated prefix implicitly; ``systemInstruction`` and the history
   already come first, so nothing is sent.
 
@@ -46,8 +49,15 @@ from ecosystem.forge.errors import (
     ForgeTimeout,
     ModelNotFound,
 )
-from ecosystem.forge.models import ForgeInferenceRequest, ForgeInferenceResponse, TokenUsage
-from ecosystem.forge.providers.base import HttpProvider, as_int, malformed, parse_retry_after
+from ecosystem.forge.estimates import text_tokens
+from ecosystem.forge.models import (
+    EmbeddingRequest,
+    EmbeddingResponse,
+    ForgeInferenceRequest,
+    ForgeInferenceResponse,
+    TokenUsage,
+)
+from ecosystem.forge.providers.base import HttpProvider, as_int, as_vector, malformed, parse_retry_after
 from ecosystem.forge.schema_dialects import Converted, gemini_schema
 from ecosystem.forge.structured import try_parse_json
 
@@ -180,6 +190,40 @@ class GeminiProvider(HttpProvider):
             finish_reason=finish_reason,
             metadata=metadata,
             parsed=parsed,
+        )
+
+    async def embed(self, request: EmbeddingRequest, model: str) -> EmbeddingResponse:
+        """``:embedContent`` for one text, ``:batchEmbedContents`` for several."""
+        model_id = model.removeprefix("models/")
+        options: dict[str, Any] = {}
+        if request.task_type:
+            options["taskType"] = request.task_type
+        if request.dimensions is not None:
+            options["outputDimensionality"] = request.dimensions
+        path = f"/v1beta/models/{quote(model_id, safe='.-_')}"
+        try:
+            if len(request.input) == 1:
+                data = await self.post_json(
+                    f"{path}:embedContent", {"content": {"parts": [{"text": request.input[0]}]}, **options}
+                )
+                vectors = [as_vector(data["embedding"]["values"])]
+            else:
+                requests = [
+                    {"model": f"models/{model_id}", "content": {"parts": [{"text": text}]}, **options}
+                    for text in request.input
+                ]
+                data = await self.post_json(f"{path}:batchEmbedContents", {"requests": requests})
+                vectors = [as_vector(item["values"]) for item in data["embeddings"]]
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise malformed(self.label, exc) from exc
+        # The embeddings API reports no token counts: estimated, and said so.
+        tokens = sum(text_tokens(text) for text in request.input)
+        return EmbeddingResponse(
+            embeddings=vectors,
+            model=model_id,
+            provider=self.label,
+            usage=TokenUsage(prompt_tokens=tokens, total_tokens=tokens),
+            metadata={"usage_estimated": True},
         )
 
     def error_from(self, response: httpx.Response, body: Any) -> ForgeError:

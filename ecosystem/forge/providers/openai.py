@@ -16,6 +16,8 @@ Issue 15, against openai-python's types (``completion_create_params``, ``complet
 * ``response_schema`` -> ``response_format: {type: json_schema, json_schema: {name, schema,
   strict}}``, made strict-mode-ready by ``schema_dialects.openai_strict`` (or sent non-strict
   with a note when strict mode cannot express it).
+* ``embed``: ``POST {base_url}/embeddings`` (``input`` list, ``encoding_format: float``,
+  optional ``dimensions``), vectors ordered by ``index``.
 * ``cache``: OpenAI caches a repeated prefix by itself; the system prompt already goes first, so
   nothing is sent.  ``usage.prompt_tokens_details.cached_tokens`` is ``cache_read_tokens`` and
   ``completion_tokens_details.reasoning_tokens`` is ``reasoning_tokens`` (inside
@@ -42,8 +44,14 @@ from ecosystem.forge.errors import (
     ForgeRateLimited,
     ModelNotFound,
 )
-from ecosystem.forge.models import ForgeInferenceRequest, ForgeInferenceResponse, TokenUsage
-from ecosystem.forge.providers.base import HttpProvider, as_int, malformed, parse_retry_after
+from ecosystem.forge.models import (
+    EmbeddingRequest,
+    EmbeddingResponse,
+    ForgeInferenceRequest,
+    ForgeInferenceResponse,
+    TokenUsage,
+)
+from ecosystem.forge.providers.base import HttpProvider, as_int, as_vector, malformed, parse_retry_after
 from ecosystem.forge.schema_dialects import Converted, openai_strict, restore, schema_name, unwrap
 from ecosystem.forge.structured import try_parse_json
 
@@ -171,6 +179,27 @@ class OpenAIProvider(HttpProvider):
             finish_reason=finish_reason,
             metadata=metadata,
             parsed=parsed,
+        )
+
+    async def embed(self, request: EmbeddingRequest, model: str) -> EmbeddingResponse:
+        """``POST {base_url}/embeddings``: one vector per input, re-ordered by ``index``."""
+        body: dict[str, Any] = {"model": model, "input": list(request.input), "encoding_format": "float"}
+        if request.dimensions is not None:
+            body["dimensions"] = request.dimensions
+        data = await self.post_json("embeddings", body)
+        try:
+            rows = sorted(data["data"], key=lambda row: as_int(row["index"]))
+            vectors = [as_vector(row["embedding"]) for row in rows]
+            usage = data.get("usage") or {}
+            prompt_tokens = as_int(usage.get("prompt_tokens"))
+            total = as_int(usage.get("total_tokens")) or prompt_tokens
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise malformed(self.label, exc) from exc
+        return EmbeddingResponse(
+            embeddings=vectors,
+            model=str(data.get("model") or model),
+            provider=self.label,
+            usage=TokenUsage(prompt_tokens=prompt_tokens, total_tokens=total),
         )
 
     def error_from(self, response: httpx.Response, body: Any) -> ForgeError:
