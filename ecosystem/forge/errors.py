@@ -12,6 +12,7 @@
         ├── ForgeContentFiltered      the provider's safety system blocked the prompt or the answer (falls back)
         ├── ForgeMalformedResponse    truncated, non-JSON or incomplete provider answers
         ├── ForgeSchemaViolation      422: the answer does not match the response schema, names the JSON path
+        ├── PriceFileError            a prices file that cannot be read or imported
         ├── ToolNotFound              404: no tool of that name
         └── ToolError                 a tool failed or was called with bad inputs
 
@@ -110,6 +111,13 @@ class ForgeSchemaViolation(ForgeError):
     status = 422
 
 
+class PriceFileError(ForgeError):
+    """A prices file (LiteLLM's format, or the user's prices file) that cannot be read or used."""
+
+    type = "price_file_error"
+    status = 400
+
+
 class ToolNotFound(ForgeError):
     type = "tool_not_found"
     status = 404
@@ -137,6 +145,7 @@ __all__ = [
     "ForgeServiceUnavailable",
     "ForgeTimeout",
     "ModelNotFound",
+    "PriceFileError",
     "ToolError",
     "ToolNotFound",
     "may_fall_back",
