@@ -157,6 +157,12 @@ class EmbeddedForge:
 
     def route_embedding(self, request: EmbeddingRequest) -> tuple[str, str]:
         """(provider label, model id) for an embedding request."""
+        hint = PROVIDER_ALIASES.get((request.provider or "").strip().lower(), request.provider or "")
+        named = request.model.strip().lower()
+        if hint == "anthropic" or named.startswith(("anthropic/", "claude-")):
+            raise ForgeInvalidRequest(
+                "anthropic has no embeddings API: use an openai, gemini or OpenAI-compatible embedding model"
+            )
         endpoints = self.settings.endpoints
         provider, model = self._route(
             request.provider,
@@ -168,9 +174,7 @@ class EmbeddedForge:
             default_provider=None if request.model.strip() else self._embedding_default_provider(),
         )
         if provider == "anthropic":
-            raise ForgeInvalidRequest(
-                "anthropic has no embeddings API: use an openai, gemini or OpenAI-compatible embedding model"
-            )
+            raise ForgeInvalidRequest("anthropic has no embeddings API: name an embedding model or provider")
         return provider, model
 
     def _embedding_default_provider(self) -> str:
