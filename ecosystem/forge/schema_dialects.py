@@ -108,7 +108,11 @@ def _blocks_strict(schema: Any) -> str | None:
                 return key
             if key == "additionalProperties" and value not in (False, None) and schema.get("type") == "object":
                 return "an open object (additionalProperties)"
-            found = _blocks_strict(value)
+            if key in ("properties", "$defs", "definitions") and isinstance(value, Mapping):
+                # Names of properties and definitions are not keywords: look only at their schemas.
+                found = next((f for f in map(_blocks_strict, value.values()) if f), None)
+            else:
+                found = _blocks_strict(value)
             if found:
                 return found
     elif isinstance(schema, list):

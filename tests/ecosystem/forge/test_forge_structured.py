@@ -318,6 +318,9 @@ def test_openai_strict_conversion_reports_what_it_dropped() -> None:
     assert "minLength" not in converted.schema["properties"]["s"]
     assert any("minLength" in note for note in converted.notes)
     assert not openai_strict({"allOf": [{"type": "object"}]}).strict
+    # A property that happens to be called like a keyword is just a property.
+    named = openai_strict({"type": "object", "properties": {"if": {"type": "string"}, "not": {"type": "integer"}}})
+    assert named.strict and named.schema["required"] == ["if", "not"]
 
 
 def test_gemini_conversion_inlines_recursion_safely() -> None:
