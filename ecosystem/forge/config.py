@@ -128,10 +128,6 @@ class ForgeSettings(StrictModel):
         description="A gateway's model alias -> the priced model it stands for, e.g. "
         "{'fast': 'gpt-4o-mini'}: used to price answers whose model is the alias.",
     )
-    default_embedding_models: dict[str, str] = Field(
-        default_factory=lambda: dict(DEFAULT_EMBEDDING_MODELS),
-        description="Provider -> embedding model used when an embedding request names none.",
-    )
     max_connections: int = Field(default=100, ge=1, description="Per provider connection pool size.")
     offline: bool = False
     offline_responses: dict[str, str] = Field(
@@ -154,11 +150,6 @@ class ForgeSettings(StrictModel):
     @classmethod
     def _fill_default_models(cls, value: dict[str, str]) -> dict[str, str]:
         return {**DEFAULT_MODELS, **value}
-
-    @field_validator("default_embedding_models")
-    @classmethod
-    def _fill_default_embedding_models(cls, value: dict[str, str]) -> dict[str, str]:
-        return {**DEFAULT_EMBEDDING_MODELS, **value}
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> ForgeSettings:

@@ -34,7 +34,7 @@ from typing import Any, TypeVar
 
 import httpx
 
-from ecosystem.forge.config import DEFAULT_BASE_URLS, PROVIDERS, ForgeSettings
+from ecosystem.forge.config import DEFAULT_BASE_URLS, DEFAULT_EMBEDDING_MODELS, PROVIDERS, ForgeSettings
 from ecosystem.forge.errors import (
     ForgeAuthenticationFailed,
     ForgeError,
@@ -169,8 +169,8 @@ class EmbeddedForge:
             request.model,
             family=provider_for_embedding_model,
             endpoint_model=lambda name: endpoints[name].embedding_model,
-            defaults=self.settings.default_embedding_models,
-            offline_default=self.settings.default_embedding_models.get("offline", "offline-embedding"),
+            defaults=DEFAULT_EMBEDDING_MODELS,
+            offline_default=DEFAULT_EMBEDDING_MODELS["offline"],
             default_provider=None if request.model.strip() else self._embedding_default_provider(),
         )
         if provider == "anthropic":
@@ -181,7 +181,7 @@ class EmbeddedForge:
         settings = self.settings
         if settings.offline:
             return "offline"
-        if settings.default_provider in settings.default_embedding_models:
+        if settings.default_provider in DEFAULT_EMBEDDING_MODELS:
             return settings.default_provider
         keyed = [p for p in ("openai", "gemini") if p in settings.api_keys]
         endpoints = [name for name, e in settings.endpoints.items() if e.embedding_model]
