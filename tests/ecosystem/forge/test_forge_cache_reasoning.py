@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from ecosystem.forge import ChatMessage, EmbeddedForge, ForgeInferenceRequest, ForgeInvalidRequest
+from ecosystem.forge import (
+    ChatMessage,
+    EmbeddedForge,
+    ForgeInferenceRequest,
+    ForgeInvalidRequest,
+    ForgeMalformedResponse,
+)
 from tests.ecosystem.forge.conftest import settings_for
 from tests.ecosystem.forge.fakes import (
     FakeProvider,
@@ -196,3 +202,19 @@ async def test_gemini_thinking_budget_and_level(gemini_fake: FakeProvider) -> No
     # Thoughts are not in candidatesTokenCount but are billed as output.
     assert (budget.usage.reasoning_tokens, budget.usage.completion_tokens) == (300, 305)
     assert budget.cost == pytest.approx((10 * 0.3 + 305 * 2.5) / 1e6)
+
+
+async def test_malformed_reasoning_and_cache_counts_are_malformed_responses(
+    openai_fake: FakeProvider, gemini_fake: FakeProvider
+) -> None:
+    bad_openai = openai_completion("4")
+    bad_openai.body["usage"]["completion_tokens_details"] = {"reasoning_tokens": "lots"}
+    openai_fake.queue(bad_openai)
+    bad_gemini = gemini_content("4")
+    bad_gemini.body["usageMetadata"]["thoughtsTokenCount"] = [1]
+    gemini_fake.queue(bad_gemini)
+    async with EmbeddedForge(settings_for(openai_fake, gemini_fake)) as forge:
+        with pytest.raises(ForgeMalformedResponse, match="not a number"):
+            await forge.infer(ForgeInferenceRequest(prompt="q", model="o3-mini", reasoning_effort="low"))
+        with pytest.raises(ForgeMalformedResponse, match="not a number"):
+            await forge.infer(ForgeInferenceRequest(prompt="q", model="gemini-2.5-flash", thinking_budget=512))
