@@ -14,6 +14,12 @@ the slow mode spent in httpcore's pool bookkeeping, and a run that directly foll
 client's run was always slow), so a best-of-rounds figure mostly says which client was lucky.  The best-round ratio is printed too,
 and a second figure runs both clients over ``httpx.MockTransport``: Forge's own cost with no
 network or server in the way.
+A third figure is what prompt caching saves: a 100-item fan-out sharing a 3,000-token system
+prompt, priced through Forge at Anthropic's prices (claude-sonnet-4-5) against the loopback fake
+that reports the cache the way Anthropic does (the first call writes the marked prefix, later
+calls read it), with and without ``cache: [system]``.  The first item runs alone, then the other
+99 concurrently, as a fan-out that warms the cache would.  ``cache_cost_ratio`` is cached/uncached
+total cost (target <= 0.35).
 The last line printed is one JSON object: ``{"bench": "forge", "forge_vs_httpx": R, ...}``.
 Target: R <= 1.3.
 """
@@ -33,8 +39,10 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import httpx  # noqa: E402
+from pydantic import SecretStr  # noqa: E402
 
 from ecosystem.forge import EmbeddedForge, ForgeInferenceRequest, ForgeSettings, OpenAICompatibleEndpoint  # noqa: E402
+from tests.ecosystem.forge.fakes import FakeProvider  # noqa: E402
 
 CALLS = 2_000
 WARMUP = 200
@@ -220,6 +228,54 @@ async def bench_in_process() -> dict[str, float]:
     }
 
 
+FAN_OUT = 100
+PREFIX_TOKENS = 3_000
+
+
+async def fan_out_cost(forge: EmbeddedForge, cache: bool) -> tuple[float, int, int]:
+    """(total USD, cache-read tokens, cache-write tokens) of the fan-out, first item alone."""
+    # 4 characters a token, as the fake counts them: a 3,000-token shared prefix.
+    prefix = ("Support policy: refunds within 30 days; escalate outages. " * 300)[: PREFIX_TOKENS * 4]
+
+    def item(i: int) -> ForgeInferenceRequest:
+        return ForgeInferenceRequest(
+            prompt=f"Ticket {i}: my order {1000 + i} arrived damaged, what now?",
+            system=prefix,
+            cache=["system"] if cache else [],
+            model="claude-sonnet-4-5",
+            max_tokens=64,
+        )
+
+    first = await forge.infer(item(0))
+    rest = await asyncio.gather(*(forge.infer(item(i)) for i in range(1, FAN_OUT)))
+    responses = [first, *rest]
+    total = sum(r.cost or 0.0 for r in responses)
+    return (
+        total,
+        sum(r.usage.cache_read_tokens for r in responses),
+        sum(r.usage.cache_write_tokens for r in responses),
+    )
+
+
+async def bench_cache_cost() -> dict[str, float]:
+    results = {}
+    for cache in (False, True):
+        with FakeProvider("anthropic", prompt_cache=True) as fake:
+            settings = ForgeSettings(
+                api_keys={"anthropic": SecretStr("bench-key")}, base_urls={"anthropic": fake.base_url}
+            )
+            async with EmbeddedForge(settings) as forge:
+                results[cache] = await fan_out_cost(forge, cache)
+    (uncached, _, _), (cached, reads, writes) = results[False], results[True]
+    return {
+        "cache_cost_ratio": round(cached / uncached, 4),
+        "fan_out_cost_uncached_usd": round(uncached, 6),
+        "fan_out_cost_cached_usd": round(cached, 6),
+        "fan_out_cache_read_tokens": reads,
+        "fan_out_cache_write_tokens": writes,
+    }
+
+
 def main() -> None:
     ports = [free_port(), free_port()]
     context = multiprocessing.get_context("spawn")
@@ -231,6 +287,7 @@ def main() -> None:
             wait_for(port)
         result = asyncio.run(bench(*ports))
         result.update(asyncio.run(bench_in_process()))
+        result.update(asyncio.run(bench_cache_cost()))
     finally:
         for server in servers:
             server.terminate()
@@ -248,6 +305,11 @@ def main() -> None:
     print(
         f"over MockTransport: forge {result['mock_transport_forge_ms_per_call']} ms/call, "
         f"httpx {result['mock_transport_httpx_ms_per_call']} ms/call, ratio {result['mock_transport_forge_vs_httpx']}"
+    )
+    print(
+        f"prompt caching, {FAN_OUT}-item fan-out, {PREFIX_TOKENS}-token shared prefix at claude-sonnet-4-5 prices: "
+        f"${result['fan_out_cost_cached_usd']} cached vs ${result['fan_out_cost_uncached_usd']} uncached, "
+        f"ratio {result['cache_cost_ratio']} (target <= 0.35)"
     )
     print(json.dumps(result))
 

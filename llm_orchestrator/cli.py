@@ -297,6 +297,9 @@ def _register_subcommands() -> None:
     app.command()(recommendations)
 
     app.add_typer(ecosystem_app, name="ecosystem")
+    from llm_orchestrator.cli_prices import prices_app
+
+    app.add_typer(prices_app, name="prices")
 
 
 _register_subcommands()

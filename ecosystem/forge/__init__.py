@@ -12,6 +12,7 @@ import httpx
 from ecosystem.forge.client import HttpForgeClient
 from ecosystem.forge.config import (
     ForgeSettings,
+    LongContextPrice,
     ModelPrice,
     OfflineFailure,
     OpenAICompatibleEndpoint,
@@ -27,14 +28,19 @@ from ecosystem.forge.errors import (
     ForgeMalformedResponse,
     ForgeQuotaExhausted,
     ForgeRateLimited,
+    ForgeSchemaViolation,
     ForgeServiceUnavailable,
     ForgeTimeout,
     ModelNotFound,
     ToolError,
     ToolNotFound,
+    may_fall_back,
 )
+from ecosystem.forge.estimates import estimate_prompt_tokens, worst_case_cost
 from ecosystem.forge.models import (
     ChatMessage,
+    EmbeddingRequest,
+    EmbeddingResponse,
     ForgeInferenceRequest,
     ForgeInferenceResponse,
     ModelInfo,
@@ -42,9 +48,17 @@ from ecosystem.forge.models import (
     ToolInfo,
     ToolResult,
 )
-from ecosystem.forge.prices import PriceTable, cost
+from ecosystem.forge.prices import PriceTable, Quote, Rates, Tier, cost, user_prices_path
 from ecosystem.forge.protocol import Forge
 from ecosystem.forge.server import create_forge_app
+from ecosystem.forge.structured import (
+    SchemaProblem,
+    check_response,
+    parse_json_answer,
+    repair_request,
+    validate_answer,
+    violation,
+)
 from ecosystem.forge.tools import Tool, ToolRegistry
 
 
@@ -61,6 +75,8 @@ def build_forge(settings: ForgeSettings, transport: httpx.AsyncBaseTransport | N
 __all__ = [
     "ChatMessage",
     "EmbeddedForge",
+    "EmbeddingRequest",
+    "EmbeddingResponse",
     "Forge",
     "ForgeAuthenticationFailed",
     "ForgeContentFiltered",
@@ -71,18 +87,24 @@ __all__ = [
     "ForgeMalformedResponse",
     "ForgeQuotaExhausted",
     "ForgeRateLimited",
+    "ForgeSchemaViolation",
     "ForgeServiceUnavailable",
     "ForgeSettings",
     "ForgeTimeout",
     "HttpForgeClient",
+    "LongContextPrice",
     "ModelInfo",
     "ModelNotFound",
     "ModelPrice",
     "OfflineFailure",
     "OpenAICompatibleEndpoint",
     "PriceTable",
+    "Quote",
     "RateLimit",
+    "Rates",
     "RetryPolicy",
+    "SchemaProblem",
+    "Tier",
     "TokenUsage",
     "Tool",
     "ToolError",
@@ -91,6 +113,15 @@ __all__ = [
     "ToolRegistry",
     "ToolResult",
     "build_forge",
+    "check_response",
     "cost",
     "create_forge_app",
+    "estimate_prompt_tokens",
+    "may_fall_back",
+    "parse_json_answer",
+    "repair_request",
+    "user_prices_path",
+    "validate_answer",
+    "violation",
+    "worst_case_cost",
 ]

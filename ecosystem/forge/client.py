@@ -1,6 +1,7 @@
 """``HttpForgeClient``: the ``Forge`` Protocol over HTTP, for a remote Forge service.
 
-Routes: ``POST /v1/inference``, ``POST /v1/tools/{name}`` (body ``{"inputs": {...}}``, answer a
+Routes: ``POST /v1/inference``, ``POST /v1/embeddings`` (an ``EmbeddingRequest``, answer an
+``EmbeddingResponse``), ``POST /v1/tools/{name}`` (body ``{"inputs": {...}}``, answer a
 ``ToolResult``) and ``GET /v1/models`` (``{"models": [...]}``).  Errors in the shared shape come
 back as the same ``ForgeError`` classes the embedded Forge raises (``error_base = ForgeError``),
 and the generic service failures of ``ServiceClient`` are translated into their Forge
@@ -32,6 +33,8 @@ from ecosystem.forge.errors import (
     ForgeTimeout,
 )
 from ecosystem.forge.models import (
+    EmbeddingRequest,
+    EmbeddingResponse,
     ForgeInferenceRequest,
     ForgeInferenceResponse,
     ModelInfo,
@@ -84,6 +87,10 @@ class HttpForgeClient(ServiceClient):
         data = await self.request("POST", "/v1/inference", json=request.model_dump(mode="json"))
         return _parse(ForgeInferenceResponse, data)
 
+    async def embed(self, request: EmbeddingRequest) -> EmbeddingResponse:
+        data = await self.request("POST", "/v1/embeddings", json=request.model_dump(mode="json"))
+        return _parse(EmbeddingResponse, data)
+
     async def run_tool(self, name: str, inputs: dict[str, Any]) -> dict[str, Any]:
         data = await self.request("POST", f"/v1/tools/{quote(name, safe='')}", json={"inputs": inputs})
         return _parse(ToolResult, data).outputs
@@ -92,7 +99,7 @@ class HttpForgeClient(ServiceClient):
         return _parse(ModelList, await self.request("GET", "/v1/models")).models
 
 
-_T = TypeVar("_T", ForgeInferenceResponse, ToolResult, ModelList)
+_T = TypeVar("_T", ForgeInferenceResponse, EmbeddingResponse, ToolResult, ModelList)
 
 
 def _parse(model: type[_T], data: Any) -> _T:

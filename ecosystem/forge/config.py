@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BeforeValidator, Field, SecretStr, field_validator
 
@@ -22,6 +22,11 @@ Seconds = Annotated[float, BeforeValidator(parse_duration), Field(ge=0)]
 
 PROVIDERS = ("anthropic", "openai", "gemini")
 DEFAULT_MODELS = {"anthropic": "claude-sonnet-4-5", "openai": "gpt-4o-mini", "gemini": "gemini-2.5-flash"}
+DEFAULT_EMBEDDING_MODELS = {
+    "openai": "text-embedding-3-small",
+    "gemini": "gemini-embedding-001",
+    "offline": "offline-embedding",
+}
 DEFAULT_BASE_URLS = {
     "anthropic": "https://api.anthropic.com",
     # OpenAI-style base URLs include /v1, as the OpenAI SDK's OPENAI_BASE_URL does.
@@ -49,14 +54,33 @@ class RateLimit(StrictModel):
     )
 
 
+class LongContextPrice(StrictModel):
+    """Prices for every token of a request whose prompt exceeds ``above`` tokens (cache included)."""
+
+    above: int = Field(ge=1, description="Prompt tokens (cached ones included) above which this tier applies.")
+    input: float = Field(ge=0)
+    output: float = Field(ge=0)
+    cache_read: float | None = Field(default=None, ge=0, description="Default: scaled like the input price.")
+    cache_write: float | None = Field(default=None, ge=0, description="Default: scaled like the input price.")
+
+
 class ModelPrice(StrictModel):
-    """USD per million tokens; cache prices default to the input price when not given."""
+    """USD per million tokens; cache prices default to the input price when not given.
+
+    ``long_context`` is the tier above a prompt size (gemini-2.5-pro, claude-sonnet-4 above 200k);
+    batch prices are ``batch_input``/``batch_output`` when known, else the provider's batch
+    discount from the price table (50% at OpenAI, Anthropic and Gemini).
+    """
 
     input: float = Field(ge=0)
     output: float = Field(ge=0)
     cache_read: float | None = Field(default=None, ge=0)
     cache_write: float | None = Field(default=None, ge=0)
     provider: str | None = None
+    long_context: LongContextPrice | None = None
+    batch_input: float | None = Field(default=None, ge=0)
+    batch_output: float | None = Field(default=None, ge=0)
+    kind: Literal["chat", "embedding"] = "chat"
 
 
 class OpenAICompatibleEndpoint(StrictModel):
@@ -66,6 +90,7 @@ class OpenAICompatibleEndpoint(StrictModel):
     api_key: SecretStr | None = None
     headers: dict[str, str] = Field(default_factory=dict)
     default_model: str | None = None
+    embedding_model: str | None = Field(default=None, description="Default model for embeddings.")
 
 
 class OfflineFailure(StrictModel):
@@ -98,6 +123,11 @@ class ForgeSettings(StrictModel):
     endpoints: dict[str, OpenAICompatibleEndpoint] = Field(default_factory=dict)
     rate_limits: dict[str, RateLimit] = Field(default_factory=dict)
     prices: dict[str, ModelPrice] = Field(default_factory=dict)
+    model_aliases: dict[str, str] = Field(
+        default_factory=dict,
+        description="A gateway's model alias -> the priced model it stands for, e.g. "
+        "{'fast': 'gpt-4o-mini'}: used to price answers whose model is the alias.",
+    )
     max_connections: int = Field(default=100, ge=1, description="Per provider connection pool size.")
     offline: bool = False
     offline_responses: dict[str, str] = Field(

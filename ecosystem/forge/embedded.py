@@ -8,11 +8,18 @@ An empty model means the provider's default model.  Anything else is ``ModelNotF
 providers Forge knows.  With ``offline`` set every call goes to the offline provider, after the
 same routing, so a misspelt model fails offline just as it would online.
 
+Embeddings route the same way (``embed``): ``text-embedding-3*``/``-ada-*`` -> openai,
+``gemini-embedding-*``/``text-embedding-00*`` -> gemini, an endpoint's ``embedding_model`` or an
+``<endpoint>/`` prefix -> that OpenAI-compatible server; Anthropic has no embeddings API.
+
 Transient errors (rate limits, timeouts, unavailability) are retried here per ``retry_policy``:
 a provider's Retry-After wins over our own backoff (capped by ``max_retry_after``), and the error
 raised after the last attempt keeps its ``retry_after`` so the workflow engine can wait as well.
 The response gets ``latency`` (wall time including retries and rate-limit waits), ``provider``
-and ``cost`` from the price table; a model without a price costs ``None`` and is logged once.
+and ``cost`` from the price table (``model_aliases`` map a gateway's alias to a priced model); a
+model without a price costs ``None`` and is logged once.  An offline answer costs what
+``offline_cost`` says, and carries what its usage would cost at the model's list price in
+``metadata.list_price_cost``, so a saving (prompt caching, a cheaper model) is visible offline.
 """
 
 from __future__ import annotations
@@ -23,19 +30,26 @@ import re
 import time
 import weakref
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 
-from ecosystem.forge.config import DEFAULT_BASE_URLS, PROVIDERS, ForgeSettings
+from ecosystem.forge.config import DEFAULT_BASE_URLS, DEFAULT_EMBEDDING_MODELS, PROVIDERS, ForgeSettings
 from ecosystem.forge.errors import (
     ForgeAuthenticationFailed,
     ForgeError,
     ForgeInvalidRequest,
+    ForgeMalformedResponse,
     ForgeRateLimited,
     ModelNotFound,
 )
-from ecosystem.forge.models import ForgeInferenceRequest, ForgeInferenceResponse, ModelInfo
+from ecosystem.forge.models import (
+    EmbeddingRequest,
+    EmbeddingResponse,
+    ForgeInferenceRequest,
+    ForgeInferenceResponse,
+    ModelInfo,
+)
 from ecosystem.forge.prices import PriceTable
 from ecosystem.forge.providers.anthropic import AnthropicProvider
 from ecosystem.forge.providers.base import HttpProvider
@@ -62,7 +76,11 @@ _ADAPTERS: dict[str, type[HttpProvider]] = {
     "gemini": GeminiProvider,
 }
 
+_OPENAI_EMBEDDING = re.compile(r"^text-embedding-(?:3|ada)")
+_GEMINI_EMBEDDING = re.compile(r"^(?:gemini-embedding|text-embedding-00|embedding-00)")
+
 Adapter = HttpProvider | OfflineProvider
+_R = TypeVar("_R")
 
 
 def provider_for_model(model: str) -> str | None:
@@ -73,6 +91,15 @@ def provider_for_model(model: str) -> str | None:
     if _OPENAI_MODEL.match(name):
         return "openai"
     if name.startswith("gemini-"):
+        return "gemini"
+    return None
+
+
+def provider_for_embedding_model(model: str) -> str | None:
+    name = model.lower().removeprefix("models/")
+    if _OPENAI_EMBEDDING.match(name):
+        return "openai"
+    if _GEMINI_EMBEDDING.match(name):
         return "gemini"
     return None
 
@@ -96,7 +123,7 @@ class EmbeddedForge:
         self._adapters: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, Adapter]] = (
             weakref.WeakKeyDictionary()
         )
-        self._prices = PriceTable(self.settings.prices)
+        self._prices = PriceTable(self.settings.prices, aliases=self.settings.model_aliases)
         self._limiter = RateLimiter(self.settings.rate_limits)
         self._unpriced: set[str] = set()
         self.tools = tools or ToolRegistry(self.settings, transport=transport)
@@ -119,11 +146,64 @@ class EmbeddedForge:
     def route(self, request: ForgeInferenceRequest) -> tuple[str, str]:
         """(provider label, model id) for ``request``; raises ModelNotFound when nobody serves it."""
         endpoints = self.settings.endpoints
+        return self._route(
+            request.provider,
+            request.model,
+            family=provider_for_model,
+            endpoint_model=lambda name: endpoints[name].default_model,
+            defaults=self.settings.default_models,
+            offline_default="echo",
+        )
+
+    def route_embedding(self, request: EmbeddingRequest) -> tuple[str, str]:
+        """(provider label, model id) for an embedding request."""
+        hint = PROVIDER_ALIASES.get((request.provider or "").strip().lower(), request.provider or "")
+        named = request.model.strip().lower()
+        if hint == "anthropic" or named.startswith(("anthropic/", "claude-")):
+            raise ForgeInvalidRequest(
+                "anthropic has no embeddings API: use an openai, gemini or OpenAI-compatible embedding model"
+            )
+        endpoints = self.settings.endpoints
+        provider, model = self._route(
+            request.provider,
+            request.model,
+            family=provider_for_embedding_model,
+            endpoint_model=lambda name: endpoints[name].embedding_model,
+            defaults=DEFAULT_EMBEDDING_MODELS,
+            offline_default=DEFAULT_EMBEDDING_MODELS["offline"],
+            default_provider=None if request.model.strip() else self._embedding_default_provider(),
+        )
+        if provider == "anthropic":
+            raise ForgeInvalidRequest("anthropic has no embeddings API: name an embedding model or provider")
+        return provider, model
+
+    def _embedding_default_provider(self) -> str:
+        settings = self.settings
+        if settings.offline:
+            return "offline"
+        if settings.default_provider in DEFAULT_EMBEDDING_MODELS:
+            return settings.default_provider
+        keyed = [p for p in ("openai", "gemini") if p in settings.api_keys]
+        endpoints = [name for name, e in settings.endpoints.items() if e.embedding_model]
+        return (keyed or endpoints or ["openai"])[0]
+
+    def _route(
+        self,
+        hint: str | None,
+        requested: str,
+        *,
+        family: Callable[[str], str | None],
+        endpoint_model: Callable[[str], str | None],
+        defaults: dict[str, str],
+        offline_default: str,
+        default_provider: str | None = None,
+    ) -> tuple[str, str]:
+        endpoints = self.settings.endpoints
         known = self.known_providers()
-        provider = request.provider.strip() if request.provider else None
+        provider = hint.strip() if hint else None
         if provider:
             provider = PROVIDER_ALIASES.get(provider.lower(), provider)
-        model = request.model.strip()
+        model = requested.strip()
         head, slash, rest = model.partition("/")
         if slash and head in known and provider in (None, head, "openai-compatible"):
             provider, model = head, rest
@@ -136,10 +216,10 @@ class EmbeddedForge:
             provider = next(iter(endpoints))
         if provider is None:
             if not model:
-                provider = self.settings.default_provider
+                provider = default_provider or self.settings.default_provider
             else:
-                provider = provider_for_model(model) or next(
-                    (name for name, e in endpoints.items() if e.default_model == model), None
+                provider = family(model) or next(
+                    (name for name in endpoints if endpoint_model(name) == model), None
                 )
                 if provider is None:
                     raise ModelNotFound(
@@ -151,9 +231,9 @@ class EmbeddedForge:
             raise ModelNotFound(f"unknown provider {provider!r}: known providers are {', '.join(known)}")
         if not model:
             default = (
-                endpoints[provider].default_model
+                endpoint_model(provider)
                 if provider in endpoints
-                else self.settings.default_models.get(provider, "echo" if provider == "offline" else None)
+                else defaults.get(provider, offline_default if provider == "offline" else None)
             )
             if not default:
                 raise ForgeInvalidRequest(f"no model given and provider {provider!r} has no default model")
@@ -209,23 +289,19 @@ class EmbeddedForge:
             return min(error.retry_after, policy.max_retry_after)
         return float(min(policy.max_delay, policy.initial_delay * policy.backoff_multiplier ** (attempt - 1)))
 
-    async def infer(self, request: ForgeInferenceRequest) -> ForgeInferenceResponse:
-        started = time.perf_counter()
-        provider, model = self.route(request)
-        if not request.conversation():
-            raise ForgeInvalidRequest("the request has neither a prompt nor messages")
-        adapter = self._adapter(provider)
-        estimate = estimate_request_tokens(request)
-        max_attempts = request.max_attempts or self.settings.retry_policy.max_attempts
+    async def _with_retries(
+        self, adapter: Adapter, estimate: int, max_attempts: int | None, call: Callable[[], Awaitable[_R]]
+    ) -> tuple[_R, int]:
+        """``call`` under the rate limiter, retried per the policy; (result, attempts made)."""
+        limit = max_attempts or self.settings.retry_policy.max_attempts
         attempt = 0
         while True:
             attempt += 1
             await self._limiter.acquire(adapter.label, estimate)
             try:
-                response = await adapter.infer(request, model)
-                break
+                return await call(), attempt
             except ForgeError as error:
-                delay = self._retry_delay(error, attempt, max_attempts)
+                delay = self._retry_delay(error, attempt, limit)
                 if delay is None:
                     if attempt > 1 and error.is_retryable():
                         raise _gave_up(error, attempt) from error
@@ -236,15 +312,66 @@ class EmbeddedForge:
                     error.type,
                     delay,
                     attempt + 1,
-                    max_attempts,
+                    limit,
                 )
                 await self._sleep(delay)
+
+    async def infer(self, request: ForgeInferenceRequest) -> ForgeInferenceResponse:
+        started = time.perf_counter()
+        provider, model = self.route(request)
+        if not request.conversation():
+            raise ForgeInvalidRequest("the request has neither a prompt nor messages")
+        adapter = self._adapter(provider)
+        estimate = estimate_request_tokens(request)
+        response, attempts = await self._with_retries(
+            adapter, estimate, request.max_attempts, lambda: adapter.infer(request, model)
+        )
         self._limiter.settle(adapter.label, estimate, response.usage.total_tokens)
+        metadata = {**response.metadata, "attempts": attempts}
+        if response.provider == "offline":
+            metadata["list_price_cost"] = self._prices.cost(response.usage, model)
         return response.model_copy(
             update={
                 "latency": time.perf_counter() - started,
                 "cost": self._cost(response, model),
-                "metadata": {**response.metadata, "attempts": attempt},
+                "metadata": metadata,
+            }
+        )
+
+    async def embed(self, request: EmbeddingRequest) -> EmbeddingResponse:
+        """Vectors for ``request.input``, in order, with usage and cost."""
+        started = time.perf_counter()
+        provider, model = self.route_embedding(request)
+        adapter = self._adapter(provider)
+        if isinstance(adapter, OfflineProvider):
+            offline = adapter
+            response, attempts = await self._with_retries(
+                adapter, 0, request.max_attempts, lambda: offline.embed(request, model)
+            )
+        elif isinstance(adapter, OpenAIProvider | GeminiProvider):
+            online = adapter
+            estimate = sum(len(text) for text in request.input) // 4 + 1
+            response, attempts = await self._with_retries(
+                adapter, estimate, request.max_attempts, lambda: online.embed(request, model)
+            )
+        else:
+            raise ForgeInvalidRequest(f"{adapter.label} has no embeddings API")
+        if len(response.embeddings) != len(request.input):
+            raise ForgeMalformedResponse(
+                f"{adapter.label} returned {len(response.embeddings)} vectors for {len(request.input)} inputs"
+            )
+        cost: float | None
+        if response.provider == "offline":
+            cost = offline_cost(self.settings, model)
+        else:
+            cost = self._prices.cost(response.usage, response.model)
+            if cost is None:
+                cost = self._prices.cost(response.usage, model)
+        return response.model_copy(
+            update={
+                "latency": time.perf_counter() - started,
+                "cost": cost,
+                "metadata": {**response.metadata, "attempts": attempts},
             }
         )
 
@@ -279,6 +406,8 @@ class EmbeddedForge:
                 ModelInfo(
                     id=family,
                     provider=provider,
+                    kind=price.kind,
+                    long_context_above=price.long_context.above if price.long_context else None,
                     input_price=price.input,
                     output_price=price.output,
                     cache_read_price=price.cache_read,

@@ -1,20 +1,27 @@
 """Every error Forge raises: the seed's ``ForgeError`` enum as a class tree below ``EcosystemError``.
 
     EcosystemError
-    └── ForgeError                    type, status, retryable, retry_after
-        ├── ForgeRateLimited          429 rate limit (retryable; the seed's RateLimitExceeded)
+    └── ForgeError                    type, status, retryable, falls_back, retry_after
+        ├── ForgeRateLimited          429 rate limit (retryable; falls back; the seed's RateLimitExceeded)
         ├── ForgeQuotaExhausted       429 insufficient_quota: billing, not time, fixes it (not retryable)
         ├── ForgeAuthenticationFailed 401/403: missing, wrong or unauthorised API key
-        ├── ModelNotFound             404: unknown model or provider
-        ├── ForgeTimeout              504: the provider did not answer in time (retryable)
-        ├── ForgeServiceUnavailable   503/5xx, Anthropic 529 overloaded, dropped connections (retryable)
+        ├── ModelNotFound             404: unknown model or provider (falls back)
+        ├── ForgeTimeout              504: the provider did not answer in time (retryable; falls back)
+        ├── ForgeServiceUnavailable   503/5xx, Anthropic 529 overloaded, dropped connections (retryable; falls back)
         ├── ForgeInvalidRequest       400: the provider rejected the request's content
-        ├── ForgeContentFiltered      the provider's safety system blocked the prompt or the answer
+        ├── ForgeContentFiltered      the provider's safety system blocked the prompt or the answer (falls back)
         ├── ForgeMalformedResponse    truncated, non-JSON or incomplete provider answers
+        ├── ForgeSchemaViolation      422: the answer does not match the response schema, names the JSON path
+        ├── PriceFileError            a prices file that cannot be read or imported
         ├── ToolNotFound              404: no tool of that name
         └── ToolError                 a tool failed or was called with bad inputs
 
-Retryability is a property of the class, as in the seed's ``is_retryable``.  ``retry_after`` is
+Retryability is a property of the class, as in the seed's ``is_retryable``.  So is ``falls_back``:
+whether *another model* may cure the failure, which is what a caller walking an ordered list of
+models asks (``may_fall_back(error)`` answers it for any exception).  A rate limit that survived its
+retries, an unavailable or slow provider, a model the provider does not know and a safety filter
+are each specific to one model or provider; a bad key, a bad request, an exhausted quota or a
+malformed answer are not cured by asking elsewhere and should surface.  ``retry_after`` is
 per instance: what the provider asked for (``Retry-After``, ``retry-after-ms``, Gemini's
 ``RetryInfo``).  A rate limit without a hint falls back to the seed's 60 s, and remembers that it
 was a fallback (``hinted``) so the embedded retry loop uses its own shorter backoff instead.
@@ -32,6 +39,7 @@ from ecosystem.errors import EcosystemError
 class ForgeError(EcosystemError):
     type: ClassVar[str] = "forge_error"
     status: ClassVar[int] = 500
+    falls_back: ClassVar[bool] = False
     # False only for a rate limit whose retry_after is the seed's default rather than the provider's.
     hinted: bool = True
 
@@ -39,6 +47,7 @@ class ForgeError(EcosystemError):
 class ForgeRateLimited(ForgeError):
     type = "rate_limit_exceeded"
     status = 429
+    falls_back = True
     retryable = True
     default_retry_after: ClassVar[float] = 60.0
 
@@ -62,17 +71,20 @@ class ForgeAuthenticationFailed(ForgeError):
 class ModelNotFound(ForgeError):
     type = "model_not_found"
     status = 404
+    falls_back = True
 
 
 class ForgeTimeout(ForgeError):
     type = "timeout"
     status = 504
+    falls_back = True
     retryable = True
 
 
 class ForgeServiceUnavailable(ForgeError):
     type = "service_unavailable"
     status = 503
+    falls_back = True
     retryable = True
 
 
@@ -84,11 +96,26 @@ class ForgeInvalidRequest(ForgeError):
 class ForgeContentFiltered(ForgeError):
     type = "content_filtered"
     status = 422
+    falls_back = True
 
 
 class ForgeMalformedResponse(ForgeError):
     type = "malformed_response"
     status = 502
+
+
+class ForgeSchemaViolation(ForgeError):
+    """The answer is not the JSON the request's ``response_schema`` asks for; the message names the path."""
+
+    type = "schema_violation"
+    status = 422
+
+
+class PriceFileError(ForgeError):
+    """A prices file (LiteLLM's format, or the user's prices file) that cannot be read or used."""
+
+    type = "price_file_error"
+    status = 400
 
 
 class ToolNotFound(ForgeError):
@@ -101,6 +128,11 @@ class ToolError(ForgeError):
     status = 422
 
 
+def may_fall_back(error: BaseException) -> bool:
+    """True when asking another model may cure ``error`` (a fallback loop moves on; else it stops)."""
+    return isinstance(error, ForgeError) and error.falls_back
+
+
 __all__ = [
     "ForgeAuthenticationFailed",
     "ForgeContentFiltered",
@@ -109,9 +141,12 @@ __all__ = [
     "ForgeMalformedResponse",
     "ForgeQuotaExhausted",
     "ForgeRateLimited",
+    "ForgeSchemaViolation",
     "ForgeServiceUnavailable",
     "ForgeTimeout",
     "ModelNotFound",
+    "PriceFileError",
     "ToolError",
     "ToolNotFound",
+    "may_fall_back",
 ]

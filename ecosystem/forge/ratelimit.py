@@ -28,7 +28,7 @@ from ecosystem.forge.models import ForgeInferenceRequest
 
 def estimate_request_tokens(request: ForgeInferenceRequest) -> int:
     chars = len(request.system_text() or "") + sum(len(m.content) for m in request.conversation())
-    return math.ceil(chars / 4) + request.max_tokens
+    return math.ceil(chars / 4) + request.output_cap()
 
 
 class _Bucket:

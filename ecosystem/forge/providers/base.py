@@ -166,6 +166,15 @@ def malformed(label: str, exc: Exception) -> ForgeMalformedResponse:
     )
 
 
+def as_vector(value: Any) -> list[float]:
+    """An embedding from a provider's answer: a non-empty list of finite numbers."""
+    if not isinstance(value, list) or not value:
+        raise TypeError("an embedding is not a non-empty list")
+    if not all(isinstance(x, int | float) and not isinstance(x, bool) for x in value):
+        raise TypeError("an embedding holds something that is not a number")
+    return [float(x) for x in value]
+
+
 def as_int(value: Any) -> int:
     """A token count that may be missing or null in the provider's answer."""
     if value is None:

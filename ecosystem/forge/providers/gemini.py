@@ -6,8 +6,25 @@ penalties -> ``generationConfig`` (``topP``, ``maxOutputTokens``, ``stopSequence
 ``frequencyPenalty``, ``presencePenalty``; penalties only when set, as some models reject them).
 ``metadata`` is not sent.
 
+Issue 15, against google-genai's ``types`` (``GenerationConfig``, ``ThinkingConfig``, ``Schema``,
+``GenerateContentResponseUsageMetadata``):
+
+* ``response_schema`` -> ``generationConfig.responseMimeType: application/json`` and
+  ``responseSchema``, converted to Gemini's OpenAPI subset (``schema_dialects.gemini_schema``).
+* ``thinking_budget`` -> ``generationConfig.thinkingConfig.thinkingBudget`` (0 turns thinking off
+  where the model allows it), with ``maxOutputTokens`` = answer + budget: Gemini counts thoughts
+  against ``maxOutputTokens``.  ``reasoning_effort`` -> ``thinkingConfig.thinkingLevel`` on
+  Gemini 3 models (upper case); 2.x models take only a budget, so there it is dropped and listed.
+* ``embed``: ``:embedContent`` (one text) or ``:batchEmbedContents`` (``requests[]`` each with
+  ``model``, ``content``, optional ``taskType``/``outputDimensionality``); the API reports no token
+  counts, so usage is estimated (``metadata.usage_estimated``).
+* ``cache``: Gemini caches a repeated prefix implicitly; ``systemInstruction`` and the history
+  already come first, so nothing is sent.
+
 Usage: ``promptTokenCount`` already includes ``cachedContentTokenCount``; thinking tokens
-(``thoughtsTokenCount``) are billed as output, so they count as completion tokens.  A blocked
+(``thoughtsTokenCount``) are not in ``candidatesTokenCount`` (``totalTokenCount`` is prompt +
+candidates + tool-use prompt + thoughts) but are billed as output, so they are added to the
+completion tokens and reported as ``reasoning_tokens``.  A blocked
 prompt (``promptFeedback.blockReason``) or a candidate stopped for SAFETY and its kin is
 ``ForgeContentFiltered``.  Errors carry a gRPC ``status``; ``RESOURCE_EXHAUSTED`` is a rate limit
 whose ``RetryInfo.retryDelay`` ("37s") is its retry_after; an invalid key arrives as 400
@@ -32,8 +49,17 @@ from ecosystem.forge.errors import (
     ForgeTimeout,
     ModelNotFound,
 )
-from ecosystem.forge.models import ForgeInferenceRequest, ForgeInferenceResponse, TokenUsage
-from ecosystem.forge.providers.base import HttpProvider, as_int, malformed, parse_retry_after
+from ecosystem.forge.estimates import text_tokens
+from ecosystem.forge.models import (
+    EmbeddingRequest,
+    EmbeddingResponse,
+    ForgeInferenceRequest,
+    ForgeInferenceResponse,
+    TokenUsage,
+)
+from ecosystem.forge.providers.base import HttpProvider, as_int, as_vector, malformed, parse_retry_after
+from ecosystem.forge.schema_dialects import Converted, gemini_schema
+from ecosystem.forge.structured import try_parse_json
 
 _STATUSES: dict[str, type[ForgeError]] = {
     "RESOURCE_EXHAUSTED": ForgeRateLimited,
@@ -74,13 +100,18 @@ class GeminiProvider(HttpProvider):
     def auth_headers(self, api_key: SecretStr | None) -> dict[str, str]:
         return {"x-goog-api-key": api_key.get_secret_value()} if api_key is not None else {}
 
-    def build_body(self, request: ForgeInferenceRequest) -> dict[str, Any]:
+    def build_body(self, request: ForgeInferenceRequest, model: str = "") -> dict[str, Any]:
+        return self.plan(request, model)[0]
+
+    def plan(
+        self, request: ForgeInferenceRequest, model: str
+    ) -> tuple[dict[str, Any], list[str], Converted | None]:
         contents = [
             {"role": "model" if m.role == "assistant" else "user", "parts": [{"text": m.content}]}
             for m in request.conversation()
             if m.role != "system"
         ]
-        config: dict[str, Any] = {"temperature": request.temperature, "maxOutputTokens": request.max_tokens}
+        config: dict[str, Any] = {"temperature": request.temperature, "maxOutputTokens": request.output_cap()}
         if request.top_p is not None:
             config["topP"] = request.top_p
         if request.stop_sequences:
@@ -89,17 +120,31 @@ class GeminiProvider(HttpProvider):
             config["frequencyPenalty"] = request.frequency_penalty
         if request.presence_penalty is not None:
             config["presencePenalty"] = request.presence_penalty
+        dropped: list[str] = []
+        if request.thinking_budget is not None:
+            config["thinkingConfig"] = {"thinkingBudget": request.thinking_budget}
+            if request.reasoning_effort is not None:
+                dropped.append("reasoning_effort")  # Gemini refuses a budget and a level together
+        elif request.reasoning_effort is not None:
+            if model.removeprefix("models/").startswith("gemini-2"):
+                dropped.append("reasoning_effort")
+            else:
+                config["thinkingConfig"] = {"thinkingLevel": request.reasoning_effort.upper()}
+        converted = None
+        if request.response_schema is not None:
+            converted = gemini_schema(request.response_schema)
+            config["responseMimeType"] = "application/json"
+            config["responseSchema"] = converted.schema
         body: dict[str, Any] = {"contents": contents, "generationConfig": config}
         system = request.system_text()
         if system:
             body["systemInstruction"] = {"parts": [{"text": system}]}
-        return body
+        return body, dropped, converted
 
     async def infer(self, request: ForgeInferenceRequest, model: str) -> ForgeInferenceResponse:
         model_id = model.removeprefix("models/")
-        data = await self.post_json(
-            f"/v1beta/models/{quote(model_id, safe='.-_')}:generateContent", self.build_body(request)
-        )
+        body, dropped, converted = self.plan(request, model_id)
+        data = await self.post_json(f"/v1beta/models/{quote(model_id, safe='.-_')}:generateContent", body)
         feedback = data.get("promptFeedback")
         if isinstance(feedback, dict) and feedback.get("blockReason"):
             raise ForgeContentFiltered(f"{self.label} blocked the prompt ({feedback['blockReason']})")
@@ -116,13 +161,21 @@ class GeminiProvider(HttpProvider):
             )
             usage = data.get("usageMetadata") or {}
             prompt_tokens = as_int(usage.get("promptTokenCount"))
-            completion_tokens = as_int(usage.get("candidatesTokenCount")) + as_int(
-                usage.get("thoughtsTokenCount")
-            )
+            thoughts = as_int(usage.get("thoughtsTokenCount"))
+            completion_tokens = as_int(usage.get("candidatesTokenCount")) + thoughts
             total = as_int(usage.get("totalTokenCount")) or prompt_tokens + completion_tokens
             cached = as_int(usage.get("cachedContentTokenCount"))
         except (KeyError, IndexError, TypeError, ValueError, AttributeError) as exc:
             raise malformed(self.label, exc) from exc
+        metadata: dict[str, Any] = {"response_id": data.get("responseId")}
+        if dropped:
+            metadata["dropped_parameters"] = dropped
+        parsed: Any = None
+        if converted is not None:
+            parsed = try_parse_json(text)[1]
+            metadata["structured_output"] = "gemini:responseSchema"
+            if converted.notes:
+                metadata["schema_notes"] = converted.notes
         return ForgeInferenceResponse(
             text=text,
             model=str(data.get("modelVersion") or model_id),
@@ -130,11 +183,47 @@ class GeminiProvider(HttpProvider):
                 prompt_tokens=prompt_tokens,
                 completion_tokens=completion_tokens,
                 total_tokens=total,
-                cache_read_tokens=cached,
+                cache_read_tokens=min(cached, prompt_tokens),
+                reasoning_tokens=thoughts,
             ),
             provider=self.label,
             finish_reason=finish_reason,
-            metadata={"response_id": data.get("responseId")},
+            metadata=metadata,
+            parsed=parsed,
+        )
+
+    async def embed(self, request: EmbeddingRequest, model: str) -> EmbeddingResponse:
+        """``:embedContent`` for one text, ``:batchEmbedContents`` for several."""
+        model_id = model.removeprefix("models/")
+        options: dict[str, Any] = {}
+        if request.task_type:
+            options["taskType"] = request.task_type
+        if request.dimensions is not None:
+            options["outputDimensionality"] = request.dimensions
+        path = f"/v1beta/models/{quote(model_id, safe='.-_')}"
+        try:
+            if len(request.input) == 1:
+                data = await self.post_json(
+                    f"{path}:embedContent", {"content": {"parts": [{"text": request.input[0]}]}, **options}
+                )
+                vectors = [as_vector(data["embedding"]["values"])]
+            else:
+                requests = [
+                    {"model": f"models/{model_id}", "content": {"parts": [{"text": text}]}, **options}
+                    for text in request.input
+                ]
+                data = await self.post_json(f"{path}:batchEmbedContents", {"requests": requests})
+                vectors = [as_vector(item["values"]) for item in data["embeddings"]]
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise malformed(self.label, exc) from exc
+        # The embeddings API reports no token counts: estimated, and said so.
+        tokens = sum(text_tokens(text) for text in request.input)
+        return EmbeddingResponse(
+            embeddings=vectors,
+            model=model_id,
+            provider=self.label,
+            usage=TokenUsage(prompt_tokens=tokens, total_tokens=tokens),
+            metadata={"usage_estimated": True},
         )
 
     def error_from(self, response: httpx.Response, body: Any) -> ForgeError:

@@ -2,7 +2,8 @@
 
 Same wire format as ``openai.py``; only the base URL, the optional key and extra headers differ,
 so it is the OpenAI adapter labelled with the endpoint's name.  Self-hosted servers often need no
-key: then no ``Authorization`` header is sent at all.
+key: then no ``Authorization`` header is sent at all.  A model's name says nothing about whether
+it reasons on such a server, so ``reasoning_effort`` is passed on whenever a request sets it.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from ecosystem.forge.providers.openai import OpenAIProvider
 
 class OpenAICompatibleProvider(OpenAIProvider):
     name = "openai-compatible"
+    any_model_reasons = True
 
     @classmethod
     def for_endpoint(

@@ -12,12 +12,20 @@ path, lower-cased headers, parsed JSON) for assertions on the request mapping.
         settings = ForgeSettings(api_keys={"anthropic": SecretStr("k")}, base_urls={"anthropic": fake.base_url})
 
 Later engine tests reuse these fakes (``from tests.ecosystem.forge.fakes import ...``).
+
+The default answers also cover embeddings (OpenAI ``/v1/embeddings``, Gemini ``:embedContent`` and
+``:batchEmbedContents``), and ``FakeProvider("anthropic", prompt_cache=True)`` answers the way
+Anthropic's prompt cache does: the prefix up to the last ``cache_control`` block is written on the
+first call (``cache_creation_input_tokens``) and read on every later call with the same prefix
+(``cache_read_input_tokens``); tokens are counted at 4 characters each.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
+import math
 import threading
 import time
 from dataclasses import dataclass, field
@@ -58,7 +66,10 @@ def last_user_text(kind: str, body: Any) -> str:
             users = [c for c in body["contents"] if c.get("role", "user") == "user"]
             return str(users[-1]["parts"][0]["text"])
         users = [m for m in body["messages"] if m["role"] == "user"]
-        return str(users[-1]["content"])
+        content = users[-1]["content"]
+        if isinstance(content, list):  # content blocks (a cache-marked turn)
+            return "".join(str(b.get("text", "")) for b in content)
+        return str(content)
     except (KeyError, IndexError, TypeError):
         return ""
 
@@ -75,25 +86,38 @@ def anthropic_message(
     cache_read: int | None = None,
     cache_write: int | None = None,
     stop_reason: str = "end_turn",
+    content: list[dict[str, Any]] | None = None,
+    thinking_tokens: int | None = None,
 ) -> Reply:
+    """A Messages API answer; ``content`` replaces the single text block (tool_use, thinking...)."""
     usage: dict[str, Any] = {"input_tokens": input_tokens, "output_tokens": output_tokens}
     if cache_read is not None:
         usage["cache_read_input_tokens"] = cache_read
     if cache_write is not None:
         usage["cache_creation_input_tokens"] = cache_write
+    if thinking_tokens is not None:
+        usage["output_tokens_details"] = {"thinking_tokens": thinking_tokens}
     return Reply(
         body={
             "id": "msg_01XFDUDYJgAACzvnptvVoYEL",
             "type": "message",
             "role": "assistant",
             "model": model,
-            "content": [{"type": "text", "text": text}],
+            "content": content if content is not None else [{"type": "text", "text": text}],
             "stop_reason": stop_reason,
             "stop_sequence": None,
             "usage": usage,
         },
         headers={"request-id": "req_018EeWyXxfu5pfWkrYcMdjWG"},
     )
+
+
+def anthropic_tool_use(name: str, value: Any, **kw: Any) -> Reply:
+    """A forced tool call's answer: one ``tool_use`` block whose ``input`` is ``value``."""
+    block: dict[str, Any] = {"type": "tool_use", "id": "toolu_01A09q90qw90lq917835lq9", "name": name}
+    if value is not ...:
+        block["input"] = value
+    return anthropic_message(content=[block], stop_reason="tool_use", **kw)
 
 
 def anthropic_error(status: int, error_type: str, message: str, *, retry_after: float | None = None) -> Reply:
@@ -110,6 +134,7 @@ def openai_completion(
     cached_tokens: int | None = None,
     finish_reason: str = "stop",
     refusal: str | None = None,
+    reasoning_tokens: int | None = None,
 ) -> Reply:
     usage: dict[str, Any] = {
         "prompt_tokens": prompt_tokens,
@@ -118,6 +143,13 @@ def openai_completion(
     }
     if cached_tokens is not None:
         usage["prompt_tokens_details"] = {"cached_tokens": cached_tokens, "audio_tokens": 0}
+    if reasoning_tokens is not None:
+        usage["completion_tokens_details"] = {
+            "reasoning_tokens": reasoning_tokens,
+            "audio_tokens": 0,
+            "accepted_prediction_tokens": 0,
+            "rejected_prediction_tokens": 0,
+        }
     return Reply(
         body={
             "id": "chatcmpl-B9MBs8CjcvOU2jLn4n570S5qMJKcT",
@@ -188,6 +220,40 @@ def gemini_content(
     )
 
 
+def gemini_blocked(block_reason: str = "SAFETY") -> Reply:
+    """A prompt the safety system blocked: no candidates, ``promptFeedback.blockReason``."""
+    return Reply(
+        body={
+            "promptFeedback": {"blockReason": block_reason, "safetyRatings": []},
+            "usageMetadata": {"promptTokenCount": 8, "totalTokenCount": 8},
+            "modelVersion": "gemini-2.5-flash",
+        }
+    )
+
+
+def openai_embeddings(vectors: list[list[float]], *, model: str = "text-embedding-3-small", tokens: int = 8) -> Reply:
+    data = [{"object": "embedding", "index": i, "embedding": v} for i, v in enumerate(vectors)]
+    return Reply(
+        body={
+            "object": "list",
+            "data": list(reversed(data)),  # out of order on purpose: index decides
+            "model": model,
+            "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
+        }
+    )
+
+
+def gemini_embeddings(vectors: list[list[float]], *, batch: bool = True) -> Reply:
+    if batch:
+        return Reply(body={"embeddings": [{"values": v} for v in vectors]})
+    return Reply(body={"embedding": {"values": vectors[0]}})
+
+
+def fake_vector(text: str, dimensions: int = 8) -> list[float]:
+    digest = hashlib.sha256(text.encode()).digest()
+    return [round(b / 255, 4) for b in digest[:dimensions]]
+
+
 def gemini_error(status: int, grpc_status: str, message: str, *, details: list[Any] | None = None) -> Reply:
     error: dict[str, Any] = {"code": status, "message": message, "status": grpc_status}
     if details is not None:
@@ -195,8 +261,59 @@ def gemini_error(status: int, grpc_status: str, message: str, *, details: list[A
     return Reply(status, {"error": error})
 
 
-def success_for(kind: str, request_body: Any) -> Reply:
-    """The default answer: a success echoing the last user turn."""
+def _anthropic_blocks(body: Any) -> tuple[list[str], int]:
+    """The texts of an Anthropic body in order, and how many of them the last cache mark covers."""
+    texts: list[str] = []
+    marked = 0
+    system = body.get("system")
+    blocks: list[Any] = [{"type": "text", "text": system}] if isinstance(system, str) else list(system or [])
+    for message in body.get("messages", []):
+        content = message.get("content")
+        blocks.extend([{"type": "text", "text": content}] if isinstance(content, str) else content or [])
+    for block in blocks:
+        texts.append(str(block.get("text", "")))
+        if block.get("cache_control"):
+            marked = len(texts)
+    return texts, marked
+
+
+def anthropic_cached_answer(body: Any, seen: set[str], text: str) -> Reply:
+    """What Anthropic reports for ``body``: the marked prefix written once, then read."""
+    texts, marked = _anthropic_blocks(body)
+    prefix = "".join(texts[:marked])
+    prefix_tokens = math.ceil(len(prefix) / 4)
+    rest_tokens = math.ceil(len("".join(texts[marked:])) / 4)
+    read = write = 0
+    if marked:
+        key = hashlib.sha256(f"{body.get('model')}\x00{prefix}".encode()).hexdigest()
+        if key in seen:
+            read = prefix_tokens
+        else:
+            seen.add(key)
+            write = prefix_tokens
+    else:
+        rest_tokens += prefix_tokens
+    return anthropic_message(
+        text,
+        model=str(body.get("model", "claude")),
+        input_tokens=rest_tokens,
+        output_tokens=math.ceil(len(text) / 4),
+        cache_read=read,
+        cache_write=write,
+    )
+
+
+def success_for(kind: str, request_body: Any, path: str = "") -> Reply:
+    """The default answer: a success echoing the last user turn (or vectors for embeddings)."""
+    if path.endswith("/embeddings"):
+        inputs = request_body.get("input", [])
+        inputs = [inputs] if isinstance(inputs, str) else inputs
+        return openai_embeddings([fake_vector(t) for t in inputs], model=str(request_body.get("model")))
+    if path.endswith(":batchEmbedContents"):
+        texts = [r["content"]["parts"][0]["text"] for r in request_body.get("requests", [])]
+        return gemini_embeddings([fake_vector(t) for t in texts])
+    if path.endswith(":embedContent"):
+        return gemini_embeddings([fake_vector(request_body["content"]["parts"][0]["text"])], batch=False)
     text = f"echo: {last_user_text(kind, request_body)}"
     if kind == "anthropic":
         return anthropic_message(text, model=str(request_body.get("model", "claude")))
@@ -211,8 +328,10 @@ def success_for(kind: str, request_body: Any) -> Reply:
 class FakeProvider:
     """A scriptable fake of one provider on a loopback port, served from a background thread."""
 
-    def __init__(self, kind: Kind) -> None:
+    def __init__(self, kind: Kind, *, prompt_cache: bool = False) -> None:
         self.kind = kind
+        self.prompt_cache = prompt_cache
+        self._cached: set[str] = set()
         self.requests: list[Recorded] = []
         self._replies: list[Reply] = []
         self._lock = threading.Lock()
@@ -233,11 +352,13 @@ class FakeProvider:
             self._replies.extend(replies)
         return self
 
-    def _next(self, body: Any) -> Reply:
+    def _next(self, body: Any, path: str = "") -> Reply:
         with self._lock:
             if self._replies:
                 return self._replies.pop(0)
-        return success_for(self.kind, body)
+            if self.prompt_cache and self.kind == "anthropic" and isinstance(body, dict):
+                return anthropic_cached_answer(body, self._cached, f"echo: {last_user_text('anthropic', body)}")
+        return success_for(self.kind, body, path)
 
     # -- lifecycle
 
@@ -300,7 +421,7 @@ class FakeProvider:
                     parsed = record.json
                 except ValueError:
                     parsed = None
-                reply = self._next(parsed)
+                reply = self._next(parsed, path)
                 if reply.delay:
                     await asyncio.sleep(reply.delay)
                 if not await self._send(writer, reply):
