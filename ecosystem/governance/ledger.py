@@ -597,7 +597,7 @@ class Ledger:
         while isinstance(outcome, _InFlight):
             pause = patience.next_pause()
             if pause is None:
-                self._give_up(ask, outcome, patience)
+                await asyncio.to_thread(self._give_up, ask, outcome, patience)  # audits, then raises
             await self.signal.wait_async(generation, pause)
             generation = self.signal.generation
             if await asyncio.to_thread(self._worth_trying, ask, outcome.budget_ids):
