@@ -183,6 +183,7 @@ async def test_a_reservation_waits_for_the_one_in_flight_then_is_refused_only_by
 
 async def test_lapsed_reservations_are_listed_as_unsettled_and_recorded_as_cost(backend: Backend) -> None:
     governance, run_id = backend.governance, f"run-{uuid.uuid4().hex}"
+    assert isinstance(governance, Governance)  # both backends implement unsettled and recorded_cost
     lost = await governance.reserve(run_id=run_id, workflow="wf-u", task_id="fan[0]", amount=0.7, run_limit=1.0)
     done = await governance.reserve(run_id=run_id, workflow="wf-u", task_id="fan[1]", amount=0.2, run_limit=1.0)
     await governance.settle(done.id, 0.1)
