@@ -10,7 +10,9 @@ Hooked into the typer app by ``llm_orchestrator.cli``:
 
 ``audit`` reads the audit log of the configured Governance (embedded store or remote service):
 ``--workflow``, ``--run``, ``--kind``, ``--since 7d`` (or an ISO date/time), ``--limit``, printed as
-a table, JSON or CSV.  ``db upgrade`` applies the store's migrations to ``--url`` (else the
+a table, JSON or CSV.  ``audit --unsettled`` lists instead the reservations that lapsed without a
+settlement and were counted as spent (run, workflow, task, amount, reserved at, expired at;
+``--since`` filters on the expiry), with the same filters and formats.  ``db upgrade`` applies the store's migrations to ``--url`` (else the
 configured ``storage.url``, else the embedded SQLite default) and prints the revision.  Bad
 input is a one-line error with exit code 1 (2 for usage errors), never a traceback.
 """
@@ -34,6 +36,8 @@ from llm_orchestrator.cli_support import settings_or_exit as _settings
 
 FORMATS = ("table", "json", "csv")
 COLUMNS = ("timestamp", "kind", "workflow", "run_id", "task_id", "policy", "decision", "budget", "amount_usd", "reason")
+UNSETTLED_COLUMNS = ("run_id", "workflow", "task_id", "amount_usd", "reserved_at", "expired_at", "reservation_id",
+                     "budgets")
 
 
 
@@ -67,6 +71,25 @@ async def _read_audit(settings: Any, query: Any) -> list[Any]:
         await clients.aclose()
 
 
+async def _read_unsettled(settings: Any, query: Any) -> list[Any]:
+    from tasks.governance import build_client
+
+    governance = build_client(settings)
+    try:
+        return list(await governance.unsettled(query))
+    finally:
+        await governance.aclose()
+
+
+def _unsettled_row(item: Any) -> dict[str, Any]:
+    data = item.model_dump(mode="json")
+    return {
+        "run_id": data["run_id"], "workflow": data["workflow"], "task_id": data["task_id"],
+        "amount_usd": data["amount"], "reserved_at": data["reserved_at"], "expired_at": data["expired_at"],
+        "reservation_id": data["reservation_id"], "budgets": data["budgets"],
+    }
+
+
 def _row(event: Any) -> dict[str, Any]:
     data = event.model_dump(mode="json")
     return {column: data.get(column) for column in COLUMNS} | {"id": data["id"], "details": data.get("details") or {}}
@@ -80,19 +103,32 @@ def audit(
     run: Annotated[str | None, typer.Option("--run", help="Only events of this run id.")] = None,
     kind: Annotated[str | None, typer.Option("--kind", help="Only events of this kind (policy_decision, reservation, ...).")] = None,
     limit: Annotated[int, typer.Option("--limit", min=1, max=10_000, help="At most this many events (oldest first).")] = 1000,
+    unsettled: Annotated[bool, typer.Option(
+        "--unsettled", help="List reservations that lapsed unsettled and were counted as spent, instead of events.",
+    )] = False,
 ) -> None:
     """Show the Governance audit log: policy decisions, approvals, reservations, settlements."""
     from ecosystem.errors import EcosystemError
-    from ecosystem.governance import AuditQuery
+    from ecosystem.governance import AuditQuery, UnsettledQuery
     from ecosystem.store import StoreError
 
     if format not in FORMATS:
         raise _fail(f"unknown --format '{format}' (use {', '.join(FORMATS)})", 2)
+    if unsettled and kind is not None:
+        raise _fail("--kind filters audit events; it cannot be combined with --unsettled", 2)
     try:
         moment = parse_since(since)
     except ValueError as exc:
         raise _fail(str(exc), 2) from None
     settings = _settings(config)
+    if unsettled:
+        unsettled_query = UnsettledQuery(workflow=workflow, run_id=run, since=moment, limit=limit)
+        try:
+            items = asyncio.run(_read_unsettled(settings, unsettled_query))
+        except (EcosystemError, StoreError) as exc:
+            raise _fail(str(exc)) from None
+        _write([_unsettled_row(i) for i in items], UNSETTLED_COLUMNS, format, _unsettled_title(len(items), workflow, since))
+        return
     query = AuditQuery(workflow=workflow, run_id=run, kind=kind, since=moment, limit=limit)
     try:
         events = asyncio.run(_read_audit(settings, query))
@@ -112,26 +148,52 @@ def audit(
         _print_table(rows, workflow, since)
 
 
+def _unsettled_title(count: int, workflow: str | None, since: str | None) -> str:
+    scope = " ".join(filter(None, [f"workflow {workflow}" if workflow else None, f"expired since {since}" if since else None]))
+    return f"unsettled reservations counted as spent{' (' + scope + ')' if scope else ''}: {count}"
+
+
+def _write(rows: list[dict[str, Any]], columns: tuple[str, ...], format: str, title: str) -> None:
+    """Rows as JSON, CSV (lists joined with spaces) or a table."""
+    if format == "json":
+        sys.stdout.write(json.dumps(rows, indent=2, default=str) + "\n")
+    elif format == "csv":
+        buffer = io.StringIO()
+        writer = csv.DictWriter(buffer, fieldnames=list(columns), lineterminator="\n")
+        writer.writeheader()
+        for row in rows:
+            writer.writerow({k: " ".join(v) if isinstance(v, list) else v for k, v in row.items()})
+        sys.stdout.write(buffer.getvalue())
+    else:
+        _table(rows, columns, title)
+
+
 def _print_table(rows: list[dict[str, Any]], workflow: str | None, since: str | None) -> None:
+    scope = " ".join(filter(None, [f"workflow {workflow}" if workflow else None, f"since {since}" if since else None]))
+    _table(rows, COLUMNS, f"audit log{' (' + scope + ')' if scope else ''}: {len(rows)} event(s)", short_run_ids=True)
+
+
+def _table(rows: list[dict[str, Any]], columns: tuple[str, ...], title: str, *, short_run_ids: bool = False) -> None:
     from rich.table import Table
 
     out = Console(highlight=False, soft_wrap=True)
     if not out.is_terminal:
         out = Console(highlight=False, soft_wrap=True, width=200)
-    scope = " ".join(filter(None, [f"workflow {workflow}" if workflow else None, f"since {since}" if since else None]))
-    table = Table(title=f"audit log{' (' + scope + ')' if scope else ''}: {len(rows)} event(s)", title_justify="left")
-    for column in COLUMNS:
+    table = Table(title=title, title_justify="left")
+    for column in columns:
         table.add_column(column, justify="right" if column == "amount_usd" else "left", overflow="fold")
     for row in rows:
         cells = []
-        for column in COLUMNS:
+        for column in columns:
             value = row.get(column)
-            if column == "timestamp" and isinstance(value, str):
+            if (column == "timestamp" or column.endswith("_at")) and isinstance(value, str):
                 value = value.replace("T", " ")[:19]
             elif column == "amount_usd" and isinstance(value, int | float):
                 value = f"{value:.6f}"
-            elif column == "run_id" and isinstance(value, str):
+            elif column == "run_id" and short_run_ids and isinstance(value, str):
                 value = value[:8]
+            elif isinstance(value, list):
+                value = " ".join(map(str, value))
             cells.append("" if value is None else str(value))
         table.add_row(*cells)
     out.print(table)

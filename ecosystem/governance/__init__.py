@@ -7,6 +7,9 @@
     ... call the model ...
     await governance.settle(reservation.id, actual_cost)   # or release(reservation.id) on failure
 
+A reservation waits (up to ``reservation_wait``) while other reservations in flight fill a budget;
+one never settled is counted as spent when it lapses (``unsettled(...)`` lists them).
+
 ``build_governance`` returns the embedded implementation unless ``settings.endpoint`` is set.
 The FastAPI app lives in ``ecosystem.governance.server`` (imported on demand: it pulls FastAPI).
 """
@@ -41,6 +44,8 @@ from ecosystem.governance.models import (
     PolicyOptions,
     Reservation,
     TaskInfo,
+    UnsettledQuery,
+    UnsettledReservation,
 )
 from ecosystem.governance.policies import raise_for_decision, run_limit_from
 from ecosystem.governance.protocol import Governance
@@ -81,6 +86,8 @@ __all__ = [
     "Reservation",
     "ReservationNotFound",
     "TaskInfo",
+    "UnsettledQuery",
+    "UnsettledReservation",
     "build_governance",
     "raise_for_decision",
     "run_limit_from",

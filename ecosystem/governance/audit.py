@@ -3,8 +3,10 @@
 Every write commits on its own, after the operation it describes has committed or rolled back,
 so a failed reservation still leaves its ``budget_breach`` event and a crash loses nothing that
 was already written.  ``audit_level`` filters what is kept: ``none`` nothing; ``basic`` policy
-decisions, approvals and budget breaches; ``full`` also reservations, settlements, releases,
-expiries and recorded costs.  Free text and details pass through the ``pii`` redactor first -
+decisions, approvals, budget breaches and reservations counted as spent because they lapsed
+unsettled (``reservation_unsettled``); ``full`` also reservations, settlements, releases and
+recorded costs.  ``reservation_expired`` events (lapsed reservations released, before crash-safe
+spend) may still be read from older logs.  Free text and details pass through the ``pii`` redactor first -
 an audit record never holds a prompt's e-mail address or an API key.
 """
 
@@ -21,8 +23,8 @@ from ecosystem.governance.models import AuditEvent, AuditLevel, AuditQuery
 from ecosystem.store import Store
 from ecosystem.store.models import AuditEventRow, nanos_to_usd, usd_to_nanos, utcnow
 
-BASIC_KINDS = frozenset({"policy_decision", "approval", "budget_breach"})
-FULL_KINDS = BASIC_KINDS | {"reservation", "settlement", "release", "reservation_expired", "cost_recorded"}
+BASIC_KINDS = frozenset({"policy_decision", "approval", "budget_breach", "reservation_unsettled"})
+FULL_KINDS = BASIC_KINDS | {"reservation", "settlement", "release", "cost_recorded"}
 
 
 def _row_to_event(row: AuditEventRow) -> AuditEvent:

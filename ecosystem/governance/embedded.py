@@ -1,7 +1,9 @@
 """``EmbeddedGovernance``: policies, ledger and audit in-process, on the SQL store.
 
 The store is synchronous (see ``ecosystem.store.engine``); each protocol call runs as one
-``asyncio.to_thread`` hop, so the event loop never waits on a lock or the disk.  Policy
+``asyncio.to_thread`` hop, so the event loop never waits on a lock or the disk.  A reservation
+that waits for room in a budget waits on the event loop between its tries (``Ledger.areserve``),
+holding no worker thread.  Policy
 decisions are audited (redacted) after they are made; the cost-limit policy reads the live
 budgets through the ledger, so an estimate is judged against active reservations too.
 """
@@ -9,6 +11,7 @@ budgets through the ledger, so an estimate is judged against active reservations
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 
 from ecosystem.governance.audit import AuditLog
 from ecosystem.governance.ledger import Ledger
@@ -22,6 +25,8 @@ from ecosystem.governance.models import (
     PolicyDecision,
     PolicyEvaluationRequest,
     Reservation,
+    UnsettledQuery,
+    UnsettledReservation,
 )
 from ecosystem.governance.policies import PolicyEngine, run_limit_from
 from ecosystem.governance.rules import RulePolicy
@@ -44,6 +49,7 @@ class EmbeddedGovernance:
             settings.cost_limits,
             organization_id=settings.organization_id,
             reservation_ttl=settings.reservation_ttl,
+            reservation_wait=settings.reservation_wait,
         )
         self.engine = PolicyEngine.build(
             settings.policy_options,
@@ -98,10 +104,9 @@ class EmbeddedGovernance:
         amount: float,
         organization_id: str | None = None,
         run_limit: float | None = None,
+        wait: float | None = None,
     ) -> Reservation:
-        return await asyncio.to_thread(
-            self.ledger.reserve, run_id, workflow, task_id, organization_id, amount, run_limit
-        )
+        return await self.ledger.areserve(run_id, workflow, task_id, organization_id, amount, run_limit, wait=wait)
 
     async def settle(
         self, reservation_id: str, actual_cost: float, cost_record: CostRecord | None = None
@@ -129,6 +134,14 @@ class EmbeddedGovernance:
 
     async def audit(self, query: AuditQuery) -> list[AuditEvent]:
         return await asyncio.to_thread(self.audit_log.run_query, query)
+
+    async def unsettled(self, query: UnsettledQuery) -> list[UnsettledReservation]:
+        return await asyncio.to_thread(
+            self.ledger.unsettled, workflow=query.workflow, run_id=query.run_id, since=query.since, limit=query.limit
+        )
+
+    async def recorded_cost(self, run_id: str, task_ids: Sequence[str]) -> float | None:
+        return await asyncio.to_thread(self.ledger.recorded_cost, run_id, list(task_ids))
 
     async def aclose(self) -> None:
         if self._owns_store:

@@ -4,7 +4,8 @@
     └── GovernanceError            governance_error (500)
         ├── PolicyViolation        403: a policy denied the task; names the policy and the reason
         ├── ApprovalDenied         403: a person refused a require_approval decision
-        ├── BudgetExceeded         402: the spend would pass a budget; names budget, limit, spent, reserved
+        ├── BudgetExceeded         402: the spend would pass a budget; names budget, limit, spent, reserved,
+        │                          and the cause (spent, in_flight, wait_timeout)
         ├── ReservationNotFound    404: settle/release of an unknown or released reservation
         ├── PolicyNotFound         404: a request names a policy that is not loaded
         └── InvalidPolicy          400: a rule file is wrong; carries every problem with line/column
@@ -112,8 +113,17 @@ class ApprovalDenied(GovernanceError):
 
 
 class BudgetExceeded(GovernanceError):
+    """A reservation or cost does not fit a budget.
+
+    ``cause`` says whether waiting could ever help: ``spent`` - the committed spend plus the
+    request passes the limit (refused at once); ``in_flight`` - only reservations in flight fill
+    the budget and the caller asked not to wait; ``wait_timeout`` - they did not settle within the
+    wait.  ``waited`` is how many seconds the reservation waited before the refusal.
+    """
+
     type = "budget_exceeded"
     status = 402
+    CAUSES = ("spent", "in_flight", "wait_timeout")
 
     def __init__(
         self,
@@ -124,21 +134,31 @@ class BudgetExceeded(GovernanceError):
         spent: float = 0.0,
         reserved: float = 0.0,
         requested: float = 0.0,
+        cause: str = "spent",
+        waited: float = 0.0,
         retry_after: float | None = None,
     ) -> None:
-        super().__init__(
-            message
-            or (
-                f"budget '{budget}' exceeded: limit ${limit:.6f}, spent ${spent:.6f}, "
-                f"reserved ${reserved:.6f}, requested ${requested:.6f}"
-            ),
-            retry_after=retry_after,
+        amounts = (
+            f"limit ${limit:.6f}, spent ${spent:.6f}, reserved ${reserved:.6f}, requested ${requested:.6f}"
         )
+        if message is None:
+            if cause == "wait_timeout":
+                message = (
+                    f"budget '{budget}' is full of reservations in flight that did not settle within "
+                    f"{waited:g}s: {amounts}"
+                )
+            elif cause == "in_flight":
+                message = f"budget '{budget}' is full of reservations in flight (not waiting): {amounts}"
+            else:
+                message = f"budget '{budget}' exceeded: {amounts}"
+        super().__init__(message, retry_after=retry_after)
         self.budget = budget
         self.limit = limit
         self.spent = spent
         self.reserved = reserved
         self.requested = requested
+        self.cause = cause if cause in self.CAUSES else "spent"
+        self.waited = waited
 
     def details(self) -> dict[str, Any]:
         return {
@@ -147,6 +167,8 @@ class BudgetExceeded(GovernanceError):
             "spent": self.spent,
             "reserved": self.reserved,
             "requested": self.requested,
+            "cause": self.cause,
+            "waited": self.waited,
         }
 
     @classmethod
@@ -162,6 +184,8 @@ class BudgetExceeded(GovernanceError):
             spent=num("spent"),
             reserved=num("reserved"),
             requested=num("requested"),
+            cause=str(details.get("cause", "spent")),
+            waited=num("waited"),
             retry_after=retry_after,
         )
 

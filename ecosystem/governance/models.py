@@ -11,16 +11,21 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, SecretStr
+from pydantic import BeforeValidator, Field, SecretStr
 
-from ecosystem.models import StrictModel
+from ecosystem.models import StrictModel, parse_duration
 
 Decision = Literal["allow", "deny", "require_approval"]
 DECISION_RANK: dict[str, int] = {"allow": 0, "require_approval": 1, "deny": 2}
 BUDGET_LIMIT_ANNOTATION = "governance.budget-limit-usd"
 WARNING_UTILIZATION = 0.9
+DEFAULT_RESERVATION_TTL = 900.0
+DEFAULT_RESERVATION_WAIT = 30.0
+
+# Seconds, also written as a duration ("30s", "15m", "250ms").
+Seconds = Annotated[float, BeforeValidator(parse_duration)]
 
 
 def _now() -> datetime:
@@ -101,6 +106,10 @@ class CostRecord(StrictModel):
     timestamp: datetime = Field(default_factory=_now)
     reservation_id: str | None = None
     id: str | None = Field(default=None, description="Ledger id, set once recorded.")
+    unsettled: bool = Field(
+        default=False,
+        description="Set by the ledger: a reservation that lapsed unsettled, counted at its reserved amount.",
+    )
 
 
 class BudgetStatus(StrictModel):
@@ -110,8 +119,8 @@ class BudgetStatus(StrictModel):
     scope: str
     kind: Literal["run", "daily", "monthly"]
     limit: float
-    current: float = Field(description="Settled spend.")
-    reserved: float = Field(description="Active (unexpired) reservations.")
+    current: float = Field(description="Committed spend: settled costs plus reservations that lapsed unsettled.")
+    reserved: float = Field(description="Reservations in flight (active, unexpired).")
     remaining: float
     utilization: float
     exceeded: bool
@@ -138,7 +147,7 @@ class AuditEvent(StrictModel):
     id: str
     timestamp: datetime
     kind: str = Field(description="policy_decision, approval, reservation, settlement, release, "
-                      "reservation_expired, cost_recorded or budget_breach")
+                      "reservation_unsettled, cost_recorded or budget_breach")
     organization_id: str | None = None
     workflow: str | None = None
     run_id: str | None = None
@@ -171,7 +180,43 @@ class Reservation(StrictModel):
     budgets: list[str]
     created_at: datetime
     expires_at: datetime
-    status: Literal["active", "settled", "released", "expired"] = "active"
+    status: Literal["active", "settled", "released", "unsettled", "expired"] = Field(
+        default="active",
+        description="unsettled: lapsed without a settlement and counted as spent; "
+        "expired: lapsed before crash-safe spend existed (released then).",
+    )
+
+
+class UnsettledReservation(StrictModel):
+    """A reservation that lapsed without being settled: its amount is counted as spent."""
+
+    reservation_id: str
+    run_id: str
+    workflow: str
+    task_id: str
+    organization_id: str
+    amount: float = Field(description="USD counted as spent (the reserved amount).")
+    budgets: list[str] = Field(description="Budgets it was held against.")
+    reserved_at: datetime
+    expired_at: datetime
+
+
+class UnsettledQuery(StrictModel):
+    workflow: str | None = None
+    run_id: str | None = None
+    since: datetime | None = Field(default=None, description="Only reservations that expired at or after this.")
+    limit: int = Field(default=100, ge=1, le=10_000)
+
+
+class RecordedCostRequest(StrictModel):
+    """What the ledger holds for ``run_id`` under ``task_ids`` (each ``id`` or a forEach item ``id[i]``)."""
+
+    run_id: str
+    task_ids: list[str]
+
+
+class RecordedCost(StrictModel):
+    cost_usd: float | None = Field(description="Total USD recorded, or null when nothing was.")
 
 
 class ReserveRequest(StrictModel):
@@ -181,6 +226,11 @@ class ReserveRequest(StrictModel):
     organization_id: str | None = None
     amount: float = Field(ge=0)
     run_limit: float | None = Field(default=None, gt=0)
+    wait: float | None = Field(
+        default=None, ge=0,
+        description="Seconds to wait for reservations in flight to settle (capped by the service's "
+        "reservation_wait; its value when unset; 0 refuses at once).",
+    )
 
 
 class SettleRequest(StrictModel):
@@ -251,6 +301,14 @@ class GovernanceSettings(StrictModel):
     organization_id: str = "default"
     policy_files: list[str] = Field(default_factory=list, description="YAML rule files to load.")
     policy_options: PolicyOptions = Field(default_factory=PolicyOptions)
-    reservation_ttl: float = Field(default=900.0, gt=0, description="Seconds before an unsettled reservation lapses.")
+    reservation_ttl: Seconds = Field(
+        default=DEFAULT_RESERVATION_TTL, gt=0,
+        description="Seconds before an unsettled reservation lapses and is counted as spent ('15m' ok).",
+    )
+    reservation_wait: Seconds = Field(
+        default=DEFAULT_RESERVATION_WAIT, ge=0,
+        description="Longest a reservation waits for reservations in flight to settle before it is refused "
+        "('30s' ok); 0 refuses at once.",
+    )
     approver: str | None = Field(default=None, description="Default approver for require_approval decisions.")
     timeout: float = Field(default=30.0, gt=0, description="HTTP timeout for the remote service.")

@@ -7,6 +7,7 @@ either case (``BudgetExceeded`` keeps its budget, limit and spend over HTTP too)
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Protocol, runtime_checkable
 
 from ecosystem.governance.models import (
@@ -18,6 +19,8 @@ from ecosystem.governance.models import (
     PolicyDecision,
     PolicyEvaluationRequest,
     Reservation,
+    UnsettledQuery,
+    UnsettledReservation,
 )
 
 
@@ -44,8 +47,14 @@ class Governance(Protocol):
         amount: float,
         organization_id: str | None = None,
         run_limit: float | None = None,
+        wait: float | None = None,
     ) -> Reservation:
-        """Hold ``amount`` USD against every applicable budget or raise ``BudgetExceeded``."""
+        """Hold ``amount`` USD against every applicable budget or raise ``BudgetExceeded``.
+
+        While reservations in flight fill a budget it waits for them to settle, at most ``wait``
+        seconds (the configured ``reservation_wait`` when ``None``, and never more; 0 refuses at
+        once).  Refused at once when committed spend plus ``amount`` passes a limit.
+        """
         ...
 
     async def settle(
@@ -59,5 +68,14 @@ class Governance(Protocol):
         ...
 
     async def audit(self, query: AuditQuery) -> list[AuditEvent]: ...
+
+    async def unsettled(self, query: UnsettledQuery) -> list[UnsettledReservation]:
+        """Reservations that lapsed without a settlement and are counted as spent, oldest first."""
+        ...
+
+    async def recorded_cost(self, run_id: str, task_ids: Sequence[str]) -> float | None:
+        """USD the ledger holds for ``run_id`` under ``task_ids`` - each id exactly or as a forEach
+        item ``id[i]`` - settled and unsettled; ``None`` when it holds no record for them."""
+        ...
 
     async def aclose(self) -> None: ...

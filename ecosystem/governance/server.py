@@ -2,7 +2,9 @@
 
 Routes: ``POST /v1/policies/evaluate``, ``POST /v1/costs``, ``POST /v1/budgets/check``,
 ``POST /v1/budgets/reserve``, ``POST /v1/budgets/settle``, ``POST /v1/budgets/release``,
-``POST /v1/approvals``, ``GET /v1/audit``.  Governance errors become the shared error body plus
+``GET /v1/budgets/unsettled``, ``POST /v1/costs/recorded``, ``POST /v1/approvals``, ``GET /v1/audit``.
+A reservation that waits for room waits inside its request (bounded by ``reservation_wait``; see
+``client``).  Governance errors become the shared error body plus
 their ``details``; request validation errors are 400 with plain sentences (``create_app``).
 """
 
@@ -19,9 +21,11 @@ from ecosystem.governance.models import (
     BudgetCheckRequest,
     CostRecord,
     PolicyEvaluationRequest,
+    RecordedCostRequest,
     ReleaseRequest,
     ReserveRequest,
     SettleRequest,
+    UnsettledQuery,
 )
 from ecosystem.governance.protocol import Governance
 from ecosystem.service import create_app
@@ -49,7 +53,7 @@ def create_governance_app(governance: Governance, token: str | None = None) -> F
     async def reserve(body: ReserveRequest) -> dict[str, Any]:
         reservation = await governance.reserve(
             run_id=body.run_id, workflow=body.workflow, task_id=body.task_id, amount=body.amount,
-            organization_id=body.organization_id, run_limit=body.run_limit,
+            organization_id=body.organization_id, run_limit=body.run_limit, wait=body.wait,
         )
         return reservation.model_dump(mode="json")
 
@@ -76,5 +80,19 @@ def create_governance_app(governance: Governance, token: str | None = None) -> F
     ) -> list[dict[str, Any]]:
         query = AuditQuery(workflow=workflow, run_id=run_id, kind=kind, since=since, limit=limit)
         return [e.model_dump(mode="json") for e in await governance.audit(query)]
+
+    @app.get("/v1/budgets/unsettled")
+    async def unsettled(
+        workflow: str | None = None,
+        run_id: str | None = None,
+        since: datetime | None = None,
+        limit: int = Query(default=100, ge=1, le=10_000),
+    ) -> list[dict[str, Any]]:
+        query = UnsettledQuery(workflow=workflow, run_id=run_id, since=since, limit=limit)
+        return [u.model_dump(mode="json") for u in await governance.unsettled(query)]
+
+    @app.post("/v1/costs/recorded")
+    async def recorded_cost(body: RecordedCostRequest) -> dict[str, Any]:
+        return {"cost_usd": await governance.recorded_cost(body.run_id, body.task_ids)}
 
     return app

@@ -15,6 +15,9 @@ Decisions:
 * A budget row is the lock: reservations and settlements take ``SELECT ... FOR UPDATE`` on the
   rows of every budget they touch, so spend is derived from facts (``cost_records``) and active
   reservations, never from a counter that could drift.
+* A reservation that lapses without being settled (its process died) becomes a cost record
+  flagged ``unsettled`` at the reserved amount, and its rows take the status ``unsettled``: the
+  provider may well have billed, so the money stays spent (migration 0004).
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Boolean, DateTime, Index, Integer, String, Text
+from sqlalchemy import JSON, BigInteger, Boolean, DateTime, Index, Integer, String, Text, false
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
@@ -84,6 +87,7 @@ class CostRecordRow(Base):
     total_tokens: Mapped[int] = mapped_column(Integer, default=0)
     cost_nanos: Mapped[int] = mapped_column(BigInteger)
     cached: Mapped[bool] = mapped_column(Boolean, default=False)
+    unsettled: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     reservation_id: Mapped[str | None] = mapped_column(String(36), unique=True)
     timestamp: Mapped[datetime]
     created_at: Mapped[datetime]
@@ -124,13 +128,19 @@ class BudgetReservationRow(Base):
     run_id: Mapped[str] = mapped_column(String(200))
     task_id: Mapped[str] = mapped_column(String(200))
     amount_nanos: Mapped[int] = mapped_column(BigInteger)
-    status: Mapped[str] = mapped_column(String(20))  # active | settled | released | expired
+    # active | settled | released | unsettled (lapsed unsettled: counted as spent)
+    # | expired (lapsed before migration 0004, when lapsed money was released)
+    status: Mapped[str] = mapped_column(String(20))
     actual_nanos: Mapped[int | None] = mapped_column(BigInteger)
     created_at: Mapped[datetime]
     expires_at: Mapped[datetime]
     closed_at: Mapped[datetime | None]
 
-    __table_args__ = (Index("ix_budget_reservations_active", "budget_id", "status", "expires_at"),)
+    __table_args__ = (
+        Index("ix_budget_reservations_active", "budget_id", "status", "expires_at"),
+        Index("ix_budget_reservations_expiry", "status", "expires_at"),
+        Index("ix_budget_reservations_run", "run_id"),
+    )
 
 
 class AuditEventRow(Base):

@@ -1,8 +1,8 @@
 """Governance in real workflow runs (Prefect test harness, offline Forge, SQLite and PostgreSQL).
 
 What a user relies on: concurrent tasks - in one run or in several processes - never spend past a
-budget and the refused ones never reach the provider; a killed process leaves no phantom cost and
-loses no audit record; policies deny, redact and ask a person before the provider sees a prompt;
+budget and the refused ones never reach the provider; a killed process loses no audit record and
+its unsettled reservation stays spent, charged to its own run; policies deny, redact and ask a person before the provider sees a prompt;
 the seed's governed example runs and its budget_alert branch fires; the audit CLI reads it all.
 """
 
@@ -254,7 +254,7 @@ async def test_two_processes_share_the_daily_budget(store_url: str, tmp_path: Pa
         assert len([c for c in result["item_costs"]["fan"] if c is not None]) == count
 
 
-async def test_killed_task_process_leaves_no_cost_and_its_reservation_lapses(sqlite_url: str, tmp_path: Path) -> None:
+async def test_killed_task_process_reservation_is_counted_as_spent_by_its_run(sqlite_url: str, tmp_path: Path) -> None:
     wf = name("crash")
     doc = llm_doc(wf, "Write a long essay about rivers", annotations={"governance.budget-limit-usd": "1.00"})
     cfg = config(sqlite_url, offline_cost=0.25, latency=60, enforce_policies=True, reservation_ttl=1.5)
@@ -281,20 +281,24 @@ async def test_killed_task_process_leaves_no_cost_and_its_reservation_lapses(sql
     assert before == ["policy_decision", "reservation"]
     assert audit_kinds(sqlite_url, workflow_id=wf)[: len(before)] == before  # nothing written is lost
 
-    await asyncio.sleep(1.6)  # past the reservation's ttl
-    gov = EmbeddedGovernance(GovernanceSettings(storage_url=sqlite_url))
+    await asyncio.sleep(1.6)  # past the reservation's ttl: the provider may have billed, so it is spent
+    gov = EmbeddedGovernance(GovernanceSettings(storage_url=sqlite_url, reservation_wait=0))
     try:
         (status,) = await gov.check_budget(run_id=run_id, run_limit=1.0)
-        assert status.reserved == 0 and status.current == 0 and status.remaining == 1.0
-        again = await gov.reserve(run_id=run_id, workflow=wf, task_id="ask", amount=1.0, run_limit=1.0)
+        assert status.reserved == 0 and status.current == 0.25 and status.remaining == 0.75
+        with pytest.raises(BudgetExceeded) as refused:  # the killed call's money is not available again
+            await gov.reserve(run_id=run_id, workflow=wf, task_id="ask", amount=1.0, run_limit=1.0)
+        assert refused.value.cause == "spent"
+        again = await gov.reserve(run_id=run_id, workflow=wf, task_id="ask", amount=0.75, run_limit=1.0)
         await gov.release(again.id)
     finally:
         await gov.aclose()
     kinds = audit_kinds(sqlite_url, workflow_id=wf)
-    assert "reservation_expired" in kinds and "settlement" not in kinds
-    expired = store_query(sqlite_url, select(BudgetReservationRow.status)
-                          .where(BudgetReservationRow.reservation_id == reservation_id))
-    assert {row[0] for row in expired} == {"expired"}
+    assert "reservation_unsettled" in kinds and "settlement" not in kinds
+    assert audit_kinds(sqlite_url, run_id=run_id).count("reservation_unsettled") == 1  # the killed run's
+    statuses = store_query(sqlite_url, select(BudgetReservationRow.status)
+                           .where(BudgetReservationRow.reservation_id == reservation_id))
+    assert {row[0] for row in statuses} == {"unsettled"}
 
 
 # -- policies ------------------------------------------------------------------------------------

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import httpx
 import pytest
 
 from ecosystem.errors import ServiceUnauthorized
@@ -26,6 +29,7 @@ from ecosystem.governance import (
     PolicyOptions,
     ReservationNotFound,
     TaskInfo,
+    UnsettledQuery,
     build_governance,
 )
 from ecosystem.governance.models import DataPrivacyOptions
@@ -51,6 +55,38 @@ async def governance(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIte
         with serve_in_thread(create_governance_app(embedded, token=TOKEN)) as url:
             client = HttpGovernanceClient(url, token=TOKEN)
             yield client
+            await client.aclose()
+    await embedded.aclose()
+    store.close()
+
+
+class MovableClock:
+    def __init__(self) -> None:
+        self.now = datetime.now(UTC)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+@dataclass
+class Backend:
+    governance: Governance
+    clock: MovableClock  # the ledger's clock, behind either backend
+
+
+@pytest.fixture(params=["embedded", "http"])
+async def backend(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Backend]:
+    """Like ``governance``, with the ledger's clock in the test's hand (reservations lapse on demand)."""
+    store = Store.open(f"sqlite:///{tmp_path}/ledger-contract.db")
+    embedded = EmbeddedGovernance(GovernanceSettings(reservation_ttl=60, reservation_wait=60), store)
+    clock = MovableClock()
+    embedded.ledger.clock = clock
+    if request.param == "embedded":
+        yield Backend(embedded, clock)
+    else:
+        with serve_in_thread(create_governance_app(embedded)) as url:
+            client = HttpGovernanceClient(url, reservation_wait=60)
+            yield Backend(client, clock)
             await client.aclose()
     await embedded.aclose()
     store.close()
@@ -85,8 +121,8 @@ async def test_reserve_settle_release_and_budget_exceeded_round_trip(governance:
     first = await governance.reserve(run_id=run_id, workflow="wf", task_id="a", amount=0.6, run_limit=1.0)
     assert first.amount == pytest.approx(0.6) and f"run:{run_id}" in first.budgets
     with pytest.raises(BudgetExceeded) as info:
-        await governance.reserve(run_id=run_id, workflow="wf", task_id="b", amount=0.5, run_limit=1.0)
-    assert info.value.budget == f"run {run_id}"
+        await governance.reserve(run_id=run_id, workflow="wf", task_id="b", amount=0.5, run_limit=1.0, wait=0)
+    assert info.value.budget == f"run {run_id}" and info.value.cause == "in_flight"
     assert (info.value.limit, info.value.spent, info.value.reserved) == pytest.approx((1.0, 0.0, 0.6))
     assert info.value.status == 402
     record = await governance.settle(
@@ -124,6 +160,72 @@ async def test_record_cost_and_approval_are_kept(governance: Governance) -> None
     assert [e.kind for e in events] == ["cost_recorded", "approval"]
     assert events[1].reason == "ok, key [REDACTED:openai_key]"
     assert await governance.audit(AuditQuery(workflow="wf2", since=datetime.now(UTC) + timedelta(hours=1))) == []
+
+
+async def test_a_reservation_waits_for_the_one_in_flight_then_is_refused_only_by_spend(backend: Backend) -> None:
+    governance, run_id = backend.governance, f"run-{uuid.uuid4().hex}"
+    first = await governance.reserve(run_id=run_id, workflow="wf", task_id="a", amount=0.6, run_limit=1.0)
+    waiting = asyncio.create_task(
+        governance.reserve(run_id=run_id, workflow="wf", task_id="b", amount=0.6, run_limit=1.0)
+    )
+    await asyncio.sleep(0.3)
+    assert not waiting.done()  # not refused: waiting for the reservation in flight
+    await governance.settle(first.id, 0.3)
+    second = await asyncio.wait_for(waiting, 60)
+    assert second.amount == 0.6 and second.task_id == "b"
+    with pytest.raises(BudgetExceeded) as info:  # 0.3 spent + 0.8 cannot fit, whatever settles
+        await governance.reserve(run_id=run_id, workflow="wf", task_id="c", amount=0.8, run_limit=1.0, wait=30)
+    assert (info.value.cause, info.value.waited, info.value.spent, info.value.reserved) == ("spent", 0.0, 0.3, 0.6)
+    with pytest.raises(BudgetExceeded) as timed_out:
+        await governance.reserve(run_id=run_id, workflow="wf", task_id="d", amount=0.5, run_limit=1.0, wait=0.2)
+    assert timed_out.value.cause == "wait_timeout" and timed_out.value.budget == f"run {run_id}"
+
+
+async def test_lapsed_reservations_are_listed_as_unsettled_and_recorded_as_cost(backend: Backend) -> None:
+    governance, run_id = backend.governance, f"run-{uuid.uuid4().hex}"
+    assert isinstance(governance, Governance)  # both backends implement unsettled and recorded_cost
+    lost = await governance.reserve(run_id=run_id, workflow="wf-u", task_id="fan[0]", amount=0.7, run_limit=1.0)
+    done = await governance.reserve(run_id=run_id, workflow="wf-u", task_id="fan[1]", amount=0.2, run_limit=1.0)
+    await governance.settle(done.id, 0.1)
+    assert await governance.unsettled(UnsettledQuery(run_id=run_id)) == []
+    assert await governance.recorded_cost(run_id, ["fan"]) == pytest.approx(0.1)
+    backend.clock.now += timedelta(seconds=61)
+
+    [item] = await governance.unsettled(UnsettledQuery(run_id=run_id))
+    assert (item.reservation_id, item.run_id, item.workflow, item.task_id, item.amount) == (
+        lost.id, run_id, "wf-u", "fan[0]", 0.7)
+    assert item.budgets == [f"run:{run_id}"] and item.reserved_at == lost.created_at
+    assert item.expired_at == lost.expires_at
+    assert [u.reservation_id for u in await governance.unsettled(UnsettledQuery(workflow="wf-u"))] == [lost.id]
+    assert await governance.unsettled(UnsettledQuery(workflow="wf-u", since=item.expired_at + timedelta(seconds=1))) == []
+    assert await governance.recorded_cost(run_id, ["fan"]) == pytest.approx(0.8)
+    assert await governance.recorded_cost(run_id, ["fan[0]"]) == pytest.approx(0.7)
+    assert await governance.recorded_cost(run_id, ["fa", "other"]) is None
+    assert (await governance.release(lost.id)).status == "unsettled"
+    [status] = await governance.check_budget(run_id=run_id, run_limit=1.0)
+    assert (status.current, status.reserved) == (pytest.approx(0.8), 0.0)
+    [event] = await governance.audit(AuditQuery(run_id=run_id, kind="reservation_unsettled"))
+    assert (event.task_id, event.workflow, event.amount_usd) == ("fan[0]", "wf-u", 0.7)
+
+
+async def test_http_rejects_bad_ledger_input_with_plain_errors(tmp_path: Path) -> None:
+    with Store.open(f"sqlite:///{tmp_path}/bad.db") as store:
+        embedded = EmbeddedGovernance(GovernanceSettings(), store)
+        with serve_in_thread(create_governance_app(embedded)) as url:
+            async with httpx.AsyncClient(base_url=url) as http:
+                answers = [
+                    await http.post("/v1/budgets/reserve", json={"run_id": "r", "workflow": "w", "task_id": "t",
+                                                                 "amount": 0.1, "wait": -1}),
+                    await http.post("/v1/costs/recorded", json={"run_id": "r", "task_ids": "fan"}),
+                    await http.get("/v1/budgets/unsettled", params={"limit": 0}),
+                    await http.get("/v1/budgets/unsettled", params={"since": "yesterday"}),
+                ]
+        await embedded.aclose()
+    for answer in answers:
+        assert answer.status_code == 400, answer.text
+        error = answer.json()["error"]
+        assert error["type"] == "invalid_request" and "Traceback" not in error["message"]
+    assert "wait" in answers[0].json()["error"]["message"] and "task_ids" in answers[1].json()["error"]["message"]
 
 
 async def test_http_requires_the_token(tmp_path: Path) -> None:

@@ -57,6 +57,7 @@ PII_NEGATIVES = [
     "DE89370400440532013001",  # IBAN with a bad check digit
     "api_key=aaaaaaaaaaaaaaaa",  # no entropy: a placeholder, not a secret
     "please reset the password for the account",
+    "reservation af74a0f8-97d3-4131-8639-0540ac1319f6",  # 3413186390540 passes Luhn: an id, not a card
 ]
 
 
