@@ -138,6 +138,7 @@ class ForgeEndpoint(BaseModel):
 
     base_url: str = Field(description="Including the API prefix, e.g. http://localhost:11434/v1.")
     default_model: str | None = Field(default=None, description="Model used when a task names none.")
+    embedding_model: str | None = Field(default=None, description="Model used for embeddings when a request names none.")
 
 
 class ForgeConfig(_ConfigBlock):
@@ -189,6 +190,9 @@ class ForgeConfig(_ConfigBlock):
     )
     prices: dict[str, ModelPrice] | None = Field(
         default=None, description="USD per million tokens by model, added to or overriding the bundled price table."
+    )
+    model_aliases: dict[str, str] | None = Field(
+        default=None, description="A gateway's model alias -> the priced model it stands for (e.g. a LiteLLM proxy's names)."
     )
     max_connections: int | None = Field(default=None, ge=1, description="Connection pool size per provider (default 100).")
     offline: bool | None = Field(default=None, description="Serve every call from the offline provider (no network).")
@@ -396,7 +400,10 @@ class GovernanceConfig(_ConfigBlock):
     policy_options: PolicyOptions | None = Field(
         default=None, description="Options of the built-in policies (content safety, data privacy, cost limit, model allowlist)."
     )
-    reservation_ttl: Seconds | None = Field(default=None, description="Seconds before an unsettled reservation lapses (default 900).")
+    reservation_ttl: Seconds | None = Field(
+        default=None, description="Seconds before an unsettled reservation counts as spent (default 900).")
+    reservation_wait: Seconds | None = Field(
+        default=None, description="Seconds a call waits for reservations in flight to settle before a full budget refuses it (default 30).")
     approver: str | None = Field(default=None, description="Default approver for require_approval decisions.")
     timeout: Seconds | None = Field(default=None, description="HTTP timeout for the remote service, seconds (default 30).")
     approval_timeout: Seconds | None = Field(

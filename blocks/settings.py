@@ -38,7 +38,7 @@ GOVERNANCE_RUN_KEYS = ("approval_timeout", "approval_poll_interval")
 # Fields that hold a duration ("60s", "5m", "1h30m" or seconds) in any section's model.
 DURATION_FIELDS = frozenset({
     "timeout", "flush_interval", "reservation_ttl", "recommendation_cache_ttl", "initial_delay", "max_delay",
-    "max_retry_after", "offline_latency", "latency", "approval_timeout", "approval_poll_interval",
+    "max_retry_after", "offline_latency", "latency", "approval_timeout", "approval_poll_interval", "reservation_wait",
 })
 
 

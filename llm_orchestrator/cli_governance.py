@@ -72,13 +72,13 @@ async def _read_audit(settings: Any, query: Any) -> list[Any]:
 
 
 async def _read_unsettled(settings: Any, query: Any) -> list[Any]:
-    from tasks.governance import build_client
+    from blocks.clients import Clients
 
-    governance = build_client(settings)
+    clients = Clients(settings)
     try:
-        return list(await governance.unsettled(query))
+        return list(await clients.governance.unsettled(query))
     finally:
-        await governance.aclose()
+        await clients.aclose()
 
 
 def _unsettled_row(item: Any) -> dict[str, Any]:

@@ -23,7 +23,7 @@ The tracker never puts ``cost`` in its metadata: the run summary would count the
 
 Shared with the run hook (``flows.integrations.governance``): ``request_approval`` (one pause at
 a time per run) and ``prompt_text``.  Approval timing comes from
-``blocks.clients.GovernanceRunOptions``; cost estimates from ``ecosystem.forge.estimate``; PII
+``blocks.clients.GovernanceRunOptions``; cost estimates from ``ecosystem.forge.estimates``; PII
 redaction of inputs from ``ecosystem.governance.pii``.
 """
 
@@ -261,42 +261,6 @@ async def enforce_policies(inputs: dict[str, Any], ctx: ExecutorContext) -> Task
 # -- costs ---------------------------------------------------------------------------------------
 
 
-async def recorded_cost(governance: Any, run_id: str, task_ids: list[str]) -> float | None:
-    """Total cost the ledger holds for ``run_id`` under these tasks (``id`` or ``id[i]``), or
-    None when it holds none.  Embedded: read from the store; remote: from the audit log."""
-    store = getattr(governance, "store", None)
-    if store is not None and hasattr(store, "session"):
-        return await asyncio.to_thread(_recorded_in_store, store, run_id, task_ids)
-    from ecosystem.governance import AuditQuery
-
-    events = await governance.audit(AuditQuery(run_id=run_id, limit=10_000))
-    amounts = [
-        e.amount_usd or 0.0
-        for e in events
-        if e.kind in ("settlement", "cost_recorded") and e.task_id is not None and _matches(e.task_id, task_ids)
-    ]
-    return round(sum(amounts), 9) if amounts else None
-
-
-def _matches(task_id: str, task_ids: list[str]) -> bool:
-    return any(task_id == t or (task_id.startswith(t + "[") and task_id.endswith("]")) for t in task_ids)
-
-
-def _recorded_in_store(store: Any, run_id: str, task_ids: list[str]) -> float | None:
-    from sqlalchemy import or_, select
-
-    from ecosystem.store.models import CostRecordRow, nanos_to_usd
-
-    conditions = [CostRecordRow.task_id.in_(task_ids)]
-    conditions.extend(CostRecordRow.task_id.like(f"{t}[%]") for t in task_ids)
-    stmt = select(CostRecordRow.task_id, CostRecordRow.cost_nanos).where(
-        CostRecordRow.run_id == run_id, or_(*conditions)
-    )
-    with store.session(readonly=True) as session:
-        rows = [(task, nanos) for task, nanos in session.execute(stmt) if _matches(task, task_ids)]
-    return nanos_to_usd(sum(n for _, n in rows)) if rows else None
-
-
 def adjusted_statuses(statuses: list[Any], extra: float) -> list[dict[str, Any]]:
     """Budget statuses as dicts with ``extra`` USD more spend (the tracker's view)."""
     out = []
@@ -328,7 +292,7 @@ async def track_cost(inputs: dict[str, Any], ctx: ExecutorContext) -> TaskOutput
             ctx.logger,
         )
     sources = sorted({*ctx.node.data_dependencies, ctx.task_id})
-    already = await recorded_cost(governance, ctx.run_id, sources)
+    already = await governance.recorded_cost(ctx.run_id, sources)
     recorded_now = False
     if already is None and cost is not None:
         await governance.record_cost(

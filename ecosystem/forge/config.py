@@ -168,6 +168,13 @@ class ForgeSettings(StrictModel):
         endpoint = overrides.pop("endpoint", None) or env.get("LLM_FORGE_ENDPOINT") or None
         return cls(api_keys=keys, endpoint=endpoint, **overrides)
 
+    def offline_cost_of(self, model: str) -> float:
+        """USD an offline call of ``model`` reports: ``offline_models[model].cost``, ``offline_cost`` or 0."""
+        spec = self.offline_models.get(model)
+        if spec is not None and spec.cost is not None:
+            return spec.cost
+        return self.offline_cost if self.offline_cost is not None else 0.0
+
     def secret_values(self) -> list[str]:
         """Every secret in these settings, for redaction of text that might echo one."""
         found = [key.get_secret_value() for key in self.api_keys.values()]

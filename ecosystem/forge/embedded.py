@@ -54,7 +54,7 @@ from ecosystem.forge.prices import PriceTable
 from ecosystem.forge.providers.anthropic import AnthropicProvider
 from ecosystem.forge.providers.base import HttpProvider
 from ecosystem.forge.providers.gemini import GeminiProvider
-from ecosystem.forge.providers.offline import OfflineProvider, offline_cost
+from ecosystem.forge.providers.offline import OfflineProvider
 from ecosystem.forge.providers.openai import OpenAIProvider
 from ecosystem.forge.providers.openai_compatible import OpenAICompatibleProvider
 from ecosystem.forge.ratelimit import RateLimiter, estimate_request_tokens
@@ -362,7 +362,7 @@ class EmbeddedForge:
             )
         cost: float | None
         if response.provider == "offline":
-            cost = offline_cost(self.settings, model)
+            cost = self.settings.offline_cost_of(model)
         else:
             cost = self._prices.cost(response.usage, response.model)
             if cost is None:
@@ -377,7 +377,7 @@ class EmbeddedForge:
 
     def _cost(self, response: ForgeInferenceResponse, requested_model: str) -> float | None:
         if response.provider == "offline":
-            return offline_cost(self.settings, requested_model)
+            return self.settings.offline_cost_of(requested_model)
         for model in (response.model, requested_model):
             found = self._prices.cost(response.usage, model)
             if found is not None:

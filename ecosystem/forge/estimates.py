@@ -22,7 +22,9 @@ from __future__ import annotations
 
 import json
 import math
+from dataclasses import dataclass
 
+from ecosystem.forge.config import ForgeSettings
 from ecosystem.forge.models import ForgeInferenceRequest
 from ecosystem.forge.prices import PriceTable, Tier, rates_for
 
@@ -74,3 +76,40 @@ def worst_case_cost(
     prompt_rate = max(rates.input, rates.cache_write) if request.cache else rates.input
     total = prompt * prompt_rate + request.output_cap() * rates.output
     return round(total / 1_000_000, 12)
+
+
+@dataclass(frozen=True)
+class CostEstimate:
+    """What a budget reservation for one call holds, and how it was reached."""
+
+    amount: float
+    model: str | None
+    exact: bool = False  # offline: the cost is known in advance
+    priced: bool = True  # False: unknown price, reserving 0
+
+
+class CallEstimator:
+    """``worst_case_cost`` against one Forge configuration: its prices, aliases and offline costs.
+    An offline call costs exactly what the offline settings say; an unpriced model reserves 0 and
+    says so (``priced``), and only its reported cost is settled."""
+
+    def __init__(self, settings: ForgeSettings) -> None:
+        self.settings = settings
+        self.prices = PriceTable(settings.prices, aliases=settings.model_aliases)
+
+    def estimate(self, request: ForgeInferenceRequest, tier: Tier = "standard") -> CostEstimate:
+        model = request.model or self.default_model(request.provider)
+        if self.settings.offline or request.provider == "offline":
+            return CostEstimate(self.settings.offline_cost_of(model or ""), model, exact=True)
+        amount = worst_case_cost(request, model.split("/", 1)[-1], tier, self.prices) if model else None
+        if amount is None:
+            return CostEstimate(0.0, model, priced=False)
+        return CostEstimate(amount, model)
+
+    def default_model(self, provider: str | None) -> str | None:
+        if not provider:
+            return self.settings.default_models.get(self.settings.default_provider)
+        endpoint = self.settings.endpoints.get(provider)
+        if endpoint is not None and endpoint.default_model:
+            return str(endpoint.default_model)
+        return self.settings.default_models.get(provider, "echo" if provider == "offline" else None)

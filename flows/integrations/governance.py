@@ -3,7 +3,7 @@
 **Always on.**  Every run records every LLM call in the ledger (embedded store by default, or a
 remote Governance service) and every decision as an audit event, whatever the config says: a
 reservation before each provider call, at the worst-case cost of the model actually being tried
-(``ecosystem.forge.estimate``), settled to the call's real cost after it, or released when the
+(``ecosystem.forge.estimates``), settled to the call's real cost after it, or released when the
 call failed.  Budgets (config ``cost_limits``, the annotation ``governance.budget-limit-usd``)
 apply to those reservations: ``BudgetExceeded`` refuses the call before the provider sees it (a
 cheaper fallback model may still fit).  A task that is not an llm task but reports a cost (a
@@ -32,7 +32,7 @@ import logging
 from typing import Any
 
 from compiler.plan import ExecutionPlan, PlanNode
-from ecosystem.forge.estimate import CallEstimator
+from ecosystem.forge.estimates import CallEstimator
 from ecosystem.forge.models import ForgeInferenceRequest, ForgeInferenceResponse
 from flows.registry import HOOK_FACTORIES, annotation_flag
 from tasks.base import ExecutorContext, TaskOutput

@@ -23,8 +23,8 @@ from blocks import (
     GovernanceConfig,
     OrchestratorConfig,
     TestBenchConfig,
-    clients,
 )
+from blocks.clients import resolve_systems
 from blocks.settings import load_config_file
 from ecosystem.forge.config import RetryPolicy
 from ecosystem.governance import AuditLevel
@@ -138,10 +138,10 @@ def test_apply_saves_the_seed_config_and_every_value_loads_back(tmp_path: Path) 
     from_block, from_file = config.to_settings(), load_config_file(seed_with_key(tmp_path))
     assert from_block.storage == from_file.storage and from_block.concurrency == from_file.concurrency
     assert set(from_block.integrations) == set(from_file.integrations)
-    for build in (clients.forge_settings, clients.testbench_settings, clients.optimizer_settings,
-                  clients.governance_settings):
-        assert build(from_block) == build(from_file)
-    assert clients.forge_settings(from_block).api_keys["anthropic"].get_secret_value() == API_KEY
+    block_systems, file_systems = resolve_systems(from_block), resolve_systems(from_file)
+    for system in ("forge", "testbench", "optimizer", "governance", "governance_run", "secrets"):
+        assert getattr(block_systems, system) == getattr(file_systems, system)
+    assert block_systems.forge.api_keys["anthropic"].get_secret_value() == API_KEY
 
 
 def test_secrets_are_masked_in_repr_show_and_the_api_document(tmp_path: Path) -> None:
@@ -200,7 +200,7 @@ def test_endpoint_keys_and_headers_are_secret_in_the_api_but_reach_forge() -> No
     with get_client(sync_client=True) as client:
         doc = client.read_block_document_by_name("endpoint-secrets", "llm-forge-config", include_secrets=False)
     assert "vllm-key-123" not in json.dumps(doc.data) and "gw-secret-456" not in json.dumps(doc.data)
-    assert doc.data["endpoints"] == {"vllm": {"base_url": "http://gpu:8000/v1", "default_model": "llama"}}
+    assert doc.data["endpoints"] == {"vllm": {"base_url": "http://gpu:8000/v1", "default_model": "llama", "embedding_model": None}}
     endpoint = ForgeConfig.load("endpoint-secrets").to_settings().endpoints["vllm"]
     assert endpoint.api_key.get_secret_value() == "vllm-key-123"
     assert endpoint.headers == {"X-Gateway": "gw-secret-456"} and endpoint.default_model == "llama"
@@ -218,7 +218,7 @@ def test_resolution_order_file_then_block_then_env_then_defaults(
         return path
 
     def forge_key(settings: Any) -> str | None:
-        key = clients.forge_settings(settings).api_keys.get("anthropic")
+        key = resolve_systems(settings).forge.api_keys.get("anthropic")
         return key.get_secret_value() if key else None
 
     file, block_file, env_file = config("from-file", 3), config("from-block", 5), config("from-env-file", 7)

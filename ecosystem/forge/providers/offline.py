@@ -69,14 +69,6 @@ def offline_latency(settings: ForgeSettings, model: str) -> float:
     return spec.latency if spec is not None and spec.latency is not None else settings.offline_latency
 
 
-def offline_cost(settings: ForgeSettings, model: str) -> float:
-    """USD an offline call of ``model`` reports: ``offline_models[model].cost``, ``offline_cost`` or 0."""
-    spec = settings.offline_models.get(model)
-    if spec is not None and spec.cost is not None:
-        return spec.cost
-    return settings.offline_cost if settings.offline_cost is not None else 0.0
-
-
 class OfflineProvider:
     name = "offline"
 
