@@ -7,14 +7,15 @@ No ``eval``, no ``exec``, no Python ``ast``.
 
 GitHub semantics are followed where GitHub defines them (literals, access,
 filters, truthiness, loose comparison, contains/startsWith/endsWith/format/join/
-toJSON/fromJSON, status functions). Our extensions:
+toJSON/fromJSON, status functions, and GitHub's limits: ``MAX_EXPRESSION_LENGTH``
+= 21,000 characters, ``MAX_DEPTH`` = 50 levels counted as GitHub counts them,
+see ``parser``). Our extensions:
 
 - arithmetic ``+ - * / %`` and unary ``-`` (numbers only; ``+`` also
   concatenates strings and arrays), ``cond ? a : b``, ``a ?? b``;
 - functions ``len lower upper trim round min max sum``;
-- limits: ``MAX_EXPRESSION_LENGTH`` characters per expression, ``MAX_DEPTH``
-  tree depth, ``MAX_RESULT_SIZE`` characters/items for anything an expression
-  builds (concatenation, format, join, toJSON, rendered text);
+- ``MAX_RESULT_SIZE`` characters/items for anything an expression builds
+  (concatenation, format, join, toJSON, rendered text);
 - embedded rendering writes arrays/objects as compact JSON (GitHub: "Array").
 
 Identifiers may contain ``-`` (GitHub), so subtraction after a name needs spaces:
@@ -34,6 +35,7 @@ from .nodes import (
     Filter,
     Index,
     Literal,
+    Logical,
     Node,
     Property,
     Reference,
@@ -61,6 +63,7 @@ __all__ = [
     "Filter",
     "Index",
     "Literal",
+    "Logical",
     "Node",
     "Property",
     "Reference",

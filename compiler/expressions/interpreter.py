@@ -13,6 +13,9 @@ semantics (see ``values``) plus our extensions:
   beyond 2**53 become floats, as every GitHub number is a double.
 - ``cond ? a : b`` and ``a ?? b`` (``b`` only when ``a`` is null), both lazy.
 
+``&&`` / ``||`` (one ``Logical`` node per run) return the deciding operand and
+evaluate nothing after it, as GitHub does.
+
 Decisions:
 - Access never fails: a missing key, an out-of-range index or access on null is
   null (GitHub). Keys match exactly first, then case-insensitively (GitHub's
@@ -35,7 +38,7 @@ from typing import Any
 
 from .errors import ExpressionError, ExpressionEvaluationError, ExpressionLimitError
 from .functions import lookup
-from .nodes import Binary, Call, ContextRef, Filter, Index, Literal, Node, Property, Ternary, Unary
+from .nodes import Binary, Call, ContextRef, Filter, Index, Literal, Logical, Node, Property, Ternary, Unary
 from .parser import parse, source_of
 from .values import (
     MAX_RESULT_SIZE,
@@ -169,10 +172,6 @@ class _State:
     def binary(self, node: Binary) -> Any:
         op = node.op
         left = self.visit(node.left)
-        if op == "&&":
-            return self.visit(node.right) if truthy(left) else left
-        if op == "||":
-            return left if truthy(left) else self.visit(node.right)
         if op == "??":
             return self.visit(node.right) if left is None else left
         right = self.visit(node.right)
@@ -180,6 +179,22 @@ class _State:
         if comparison is not None:
             return comparison(left, right)
         return self.arithmetic(node, op, left, right)
+
+    def logical(self, node: Logical) -> Any:
+        # && gives the first falsy term (|| the first truthy one), else the last term.
+        visit = self.visit
+        value = None
+        if node.op == "&&":
+            for term in node.terms:
+                value = visit(term)
+                if not truthy(value):
+                    return value
+            return value
+        for term in node.terms:
+            value = visit(term)
+            if truthy(value):
+                return value
+        return value
 
     def arithmetic(self, node: Binary, op: str, left: Any, right: Any) -> Any:
         if op == "+":
@@ -332,6 +347,7 @@ _DISPATCH: dict[type, Callable[[_State, Any], Any]] = {
     Filter: _State.filter,
     Unary: _State.unary,
     Binary: _State.binary,
+    Logical: _State.logical,
     Ternary: _State.ternary,
     Call: _State.call,
 }
