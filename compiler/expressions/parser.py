@@ -22,6 +22,7 @@ Decisions:
   bound; ours recurses per group). The two rules bound both the parser's
   recursion and the depth of every tree, so neither the interpreter nor hashing
   or printing a tree can reach Python's recursion limit.
+- An empty (or all-whitespace) expression is ``null``, as in GitHub.
 - ``parse`` is an ``lru_cache`` over the text: a 10,000-task workflow repeats the
   same expressions, and trees are immutable so sharing them is safe.
 """
@@ -174,7 +175,7 @@ class _Parser:
 
     def parse(self) -> Node:
         if self.peek().kind == "eof":
-            raise self.error("empty expression", 0)
+            return Literal(None, 0)  # GitHub: an expression without tokens is null
         try:
             node = self.expression_(0)
         except RecursionError:  # only if the caller's own stack is already deep

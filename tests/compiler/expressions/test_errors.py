@@ -59,7 +59,7 @@ def test_syntax_error_columns(expression: str, column: int) -> None:
 
 
 def test_every_syntax_error_has_a_column() -> None:
-    for expression in ["", "(", ")", "1 +", "'x", '"x"', "a..b", "f(", "[", "1abc", "unknown()"]:
+    for expression in ["(", ")", "1 +", "'x", '"x"', "a..b", "f(", "[", "1abc", "unknown()"]:
         assert syntax_error(expression).column is not None
 
 
