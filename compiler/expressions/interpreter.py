@@ -13,6 +13,8 @@ semantics (see ``values``) plus our extensions:
   beyond 2**53 become floats, as every GitHub number is a double.
 - ``cond ? a : b`` and ``a ?? b`` (``b`` only when ``a`` is null), both lazy.
 
+``case()`` is lazy too (``FunctionSpec.lazy``): it gets thunks, not values.
+
 ``&&`` / ``||`` (one ``Logical`` node per run) return the deciding operand and
 evaluate nothing after it, as GitHub does.
 
@@ -34,6 +36,7 @@ from __future__ import annotations
 import difflib
 import math
 from collections.abc import Callable, Mapping
+from functools import partial
 from typing import Any
 
 from .errors import ExpressionError, ExpressionEvaluationError, ExpressionLimitError
@@ -242,10 +245,13 @@ class _State:
         spec = lookup(node.name)
         if spec is None:  # only reachable for hand-built trees
             raise self.fail(f"unknown function '{node.name}'", node)
-        count = len(node.args)
-        if count < spec.min_args or (spec.max_args is not None and count > spec.max_args):
-            raise self.fail(f"function {spec.name}() takes {spec.arity_text()}, got {count}", node)
-        args = [self.visit(arg) for arg in node.args]
+        problem = spec.arity_error(len(node.args))
+        if problem is not None:  # only reachable for hand-built trees
+            raise self.fail(problem, node)
+        if spec.lazy:
+            args = [partial(self.visit, arg) for arg in node.args]
+        else:
+            args = [self.visit(arg) for arg in node.args]
         try:
             return spec.impl(args, self.status)
         except ExpressionError as exc:

@@ -286,12 +286,9 @@ class _Parser:
                     raise self.unexpected(token, "',' or ')'")
         else:
             self.advance()
-        count = len(args)
-        if count < spec.min_args or (spec.max_args is not None and count > spec.max_args):
-            raise self.error(
-                f"function {spec.name}() takes {spec.arity_text()}, got {count} at column {name.column}",
-                name.column,
-            )
+        problem = spec.arity_error(len(args))
+        if problem is not None:
+            raise self.error(f"{problem} at column {name.column}", name.column)
         return self.made(Call(spec.name, tuple(args), name.column), *args)
 
 

@@ -31,6 +31,7 @@ def test_exports() -> None:
     for name in ex.__all__:
         assert hasattr(ex, name)
     assert set(ex.FUNCTIONS) >= {
+        "case",
         "contains",
         "startsWith",
         "endsWith",

@@ -104,6 +104,7 @@ TOKENS = [
     "null",
     "true",
     "false",
+    "case",
     "contains",
     "startsWith",
     "endsWith",
@@ -168,6 +169,7 @@ LEAVES = [
 ]
 BINARY_OPS = ["==", "!=", "<", "<=", ">", ">=", "&&", "||", "??", "+", "-", "*", "/", "%"]
 CALLS = [
+    "case",
     "contains",
     "startsWith",
     "endsWith",
