@@ -11,8 +11,9 @@ abstract equality where strings compare OrdinalIgnoreCase, mixed primitives are
 converted to numbers (null -> 0, true -> 1, strings parsed like ``Number()``),
 arrays/objects compare by identity and NaN compares false with everything.
 ``<=``/``>=`` are ``==`` or ``<``/``>`` as in the runner. Numbers convert to text
-canonically ("3" not "3.0"; Python ``repr`` otherwise) and arrays/objects convert
-to compact JSON (GitHub prints "Array"/"Object", which is useless in a prompt).
+as GitHub prints them (``number_to_string``: 15 significant digits, ``1E+21``),
+and arrays/objects convert to compact JSON (GitHub prints "Array"/"Object",
+which is useless in a prompt).
 """
 
 from __future__ import annotations
@@ -55,6 +56,7 @@ _DECIMAL = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?\Z"
 _HEX = re.compile(r"0x[0-9a-fA-F]+\Z")
 _OCTAL = re.compile(r"0o[0-7]+\Z")
 _EXACT_INT_LIMIT = 2**53
+_G15_INT = 10**15
 
 
 class FilteredArray(list[Any]):
@@ -145,17 +147,27 @@ def to_number(value: Any) -> float:
 
 
 def number_to_string(value: int | float) -> str:
+    """A number as GitHub prints it: .NET ``ToString("G15")``, with -0 as "0".
+
+    At most 15 significant digits (rounded, trailing zeros dropped); fixed-point
+    when the decimal exponent is between -5 and 15 (exclusive), otherwise
+    ``1.5E+21`` / ``1E-05`` style: upper-case ``E``, a sign, at least two digits.
+    Python's ``format(x, ".15g")`` has the same rounding and thresholds.
+    """
     if isinstance(value, int):
-        if abs(value) < 10**16:
+        if -_G15_INT < value < _G15_INT:  # at most 15 digits: printed exactly
             return str(value)
         value = _int_to_float(value)
-    if math.isnan(value):
+    if value != value:
         return "NaN"
-    if math.isinf(value):
-        return "Infinity" if value > 0 else "-Infinity"
-    if value.is_integer() and abs(value) < 1e16:
-        return str(int(value))
-    return repr(value)
+    if value == math.inf:
+        return "Infinity"
+    if value == -math.inf:
+        return "-Infinity"
+    if value == 0:
+        return "0"  # also -0, as GitHub's evaluators print it
+    text = format(value, ".15g")
+    return text.replace("e", "E") if "e" in text else text
 
 
 def _int_to_float(value: int) -> float:
