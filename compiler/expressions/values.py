@@ -7,7 +7,8 @@ the functions. Python values map to the six GitHub kinds: ``None`` -> null,
 an opaque object: truthy, equal only to itself, no properties).
 
 Decision: follow actions/runner's ``EvaluationResult`` exactly -- JavaScript-like
-abstract equality where strings compare OrdinalIgnoreCase, mixed primitives are
+abstract equality where strings compare OrdinalIgnoreCase (``fold``: simple
+upper case per character, ``ı`` and ``ſ`` excluded; ordering by UTF-16 unit), mixed primitives are
 converted to numbers (null -> 0, true -> 1, strings parsed like ``Number()``),
 arrays/objects compare by identity and NaN compares false with everything.
 ``<=``/``>=`` are ``==`` or ``<``/``>`` as in the runner. Numbers convert to text
@@ -202,14 +203,46 @@ def _opaque_text(value: Any) -> str:
 
 
 def fold(text: str) -> str:
-    """Case folding equivalent to .NET OrdinalIgnoreCase (per-character simple upper case)."""
+    """Case folding of .NET ``OrdinalIgnoreCase``, GitHub's string comparison.
+
+    Each character maps to its simple (one-character) upper case, culture-free:
+    ``ß`` stays ``ß`` (its upper case "SS" is two characters), ``İ`` stays ``İ``,
+    and the dotless ``ı`` and long ``ſ`` stay themselves, which .NET's ordinal
+    casing table deliberately excludes (so ``ı`` never equals ``I``).
+    """
     if text.isascii():
         return text.upper()
-    out = []
-    for char in text:
+    return text.translate(_ORDINAL_UPPER)
+
+
+class _OrdinalUpperTable(dict[int, int]):
+    """``str.translate`` table filled on first use of each code point."""
+
+    def __missing__(self, code: int) -> int:
+        char = chr(code)
         upper = char.upper()
-        out.append(upper if len(upper) == 1 else char)
-    return "".join(out)
+        if len(upper) != 1:
+            # Only letters with a multi-character full upper case get here; their
+            # simple upper case, if any, is their one-character title case (ᾳ -> ᾼ).
+            title = char.title()
+            upper = title if len(title) == 1 else char
+        self[code] = ord(upper)
+        return self[code]
+
+
+_ORDINAL_UPPER = _OrdinalUpperTable({0x131: 0x131, 0x17F: 0x17F})  # ı, ſ: kept, as in .NET
+_ASTRAL = re.compile("[\U00010000-\U0010FFFF]")
+
+
+def _compare_ordinal(left: str, right: str) -> int:
+    """-1, 0 or 1 in .NET's OrdinalIgnoreCase order: folded, by UTF-16 code unit."""
+    left, right = fold(left), fold(right)
+    if not (left.isascii() and right.isascii()) and (_ASTRAL.search(left) or _ASTRAL.search(right)):
+        # A surrogate pair (D800-DFFF) sorts before U+E000-U+FFFF in UTF-16.
+        units_left = left.encode("utf-16-be", "surrogatepass")
+        units_right = right.encode("utf-16-be", "surrogatepass")
+        return (units_left > units_right) - (units_left < units_right)
+    return (left > right) - (left < right)
 
 
 def _coerce(left: Any, right: Any) -> tuple[Any, str, Any, str]:
@@ -250,7 +283,7 @@ def greater_than(left: Any, right: Any) -> bool:
     if left_kind == "number":
         return bool(left > right)
     if left_kind == "string":
-        return fold(left) > fold(right)
+        return _compare_ordinal(left, right) > 0
     if left_kind == "boolean":
         return bool(left and not right)
     return False
@@ -263,7 +296,7 @@ def less_than(left: Any, right: Any) -> bool:
     if left_kind == "number":
         return bool(left < right)
     if left_kind == "string":
-        return fold(left) < fold(right)
+        return _compare_ordinal(left, right) < 0
     if left_kind == "boolean":
         return bool(not left and right)
     return False
