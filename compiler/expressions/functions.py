@@ -14,6 +14,11 @@ case-insensitively, as GitHub does.
   ``1`` is an error, not truthy). Like the runner's ``Case`` and like ``&&``, it is
   lazy: arguments after the deciding one are never evaluated, so
   ``case(true, 'x', fromJSON('bad'))`` is ``'x'``.
+- ``format`` and ``join`` convert values to text as everything else here does
+  (``values.to_string``), so an array or object argument becomes compact JSON
+  (``format('{0}', x)`` gives the same text as embedding ``${{ x }}``). This is a
+  deliberate difference: GitHub writes the words ``Array`` / ``Object``, which
+  carry nothing into a prompt.
 
 Our extensions: ``len lower upper trim round min max sum``.
 - ``len(x)``: characters of a string, items of an array, keys of an object.
@@ -349,8 +354,8 @@ FUNCTIONS: Mapping[str, FunctionSpec] = {
         _spec("contains", 2, 2, _contains, "substring (case-insensitive) or array membership"),
         _spec("startsWith", 2, 2, _starts_with, "case-insensitive prefix test"),
         _spec("endsWith", 2, 2, _ends_with, "case-insensitive suffix test"),
-        _spec("format", 1, 255, _format, "replace {0}, {1}, ... with the arguments"),
-        _spec("join", 1, 2, _join, "join array items with a separator (default ',')"),
+        _spec("format", 1, 255, _format, "replace {0}, {1}, ... with the arguments (arrays/objects as JSON)"),
+        _spec("join", 1, 2, _join, "join array items with a separator (default ','; arrays/objects as JSON)"),
         _spec("toJSON", 1, 1, _to_json, "pretty-printed JSON"),
         _spec("fromJSON", 1, 1, _from_json, "parse JSON text"),
         _spec("success", 0, 0, _success, "workflow status is success"),
