@@ -1,7 +1,8 @@
 """Templates: finding ``${{ }}`` spans in text and rendering them.
 
 Job: ``find_spans`` locates every ``${{ ... }}`` (a ``}}`` inside a single-quoted
-string literal does not close it); ``render`` applies the whole-vs-embedded rule:
+string literal does not close it; an empty ``${{ }}`` is an error, as in GitHub's
+template reader, although a bare empty expression evaluates to null); ``render`` applies the whole-vs-embedded rule:
 text that is exactly one ``${{ expr }}`` (surrounding whitespace ignored) yields
 the value with its type, otherwise each span is replaced by its string
 conversion (null -> '', true/false, canonical numbers, compact JSON for
@@ -63,7 +64,11 @@ def find_spans(text: str) -> list[Span]:
             raise ExpressionSyntaxError(
                 f"'${{{{' at column {start} is never closed with '}}}}'{detail}", text, start
             )
-        spans.append(Span(start, close + len(_CLOSE), text[start + len(_OPEN) : close].strip()))
+        source = text[start + len(_OPEN) : close].strip()
+        if not source:
+            # GitHub's template reader: "An expression was expected" (a bare empty expression is null).
+            raise ExpressionSyntaxError(f"'${{{{ }}}}' at column {start} contains no expression", text, start)
+        spans.append(Span(start, close + len(_CLOSE), source))
         start = text.find(_OPEN, close + len(_CLOSE))
     return spans
 
