@@ -13,10 +13,9 @@ semantics (see ``values``) plus our extensions:
   beyond 2**53 become floats, as every GitHub number is a double.
 - ``cond ? a : b`` and ``a ?? b`` (``b`` only when ``a`` is null), both lazy.
 
-``case()`` is lazy too (``FunctionSpec.lazy``): it gets thunks, not values.
-
 ``&&`` / ``||`` (one ``Logical`` node per run) return the deciding operand and
-evaluate nothing after it, as GitHub does.
+evaluate nothing after it, as GitHub does; ``case()`` is lazy the same way
+(``FunctionSpec.lazy``: it gets thunks, not values).
 
 Decisions:
 - Access never fails: a missing key, an out-of-range index or access on null is
