@@ -41,8 +41,9 @@ from __future__ import annotations
 
 import json
 import math
+import sys
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any
 
@@ -74,9 +75,16 @@ class FunctionSpec:
     summary: str
     lazy: bool = False  # impl gets thunks (callables) instead of values
     odd_args: bool = False  # case(): predicate/value pairs plus a default
+    counts: range = field(init=False)  # the accepted argument counts, for a fast membership test
+
+    def __post_init__(self) -> None:
+        stop = (self.max_args if self.max_args is not None else sys.maxsize - 1) + 1
+        object.__setattr__(self, "counts", range(self.min_args, stop, 2 if self.odd_args else 1))
 
     def arity_error(self, count: int) -> str | None:
         """Why ``count`` arguments are wrong for this function, or None."""
+        if count in self.counts:
+            return None
         if count < self.min_args or (self.max_args is not None and count > self.max_args):
             return f"function {self.name}() takes {self.arity_text()}, got {count}"
         if self.odd_args and count % 2 == 0:

@@ -39,7 +39,7 @@ from functools import partial
 from typing import Any
 
 from .errors import ExpressionError, ExpressionEvaluationError, ExpressionLimitError
-from .functions import lookup
+from .functions import FUNCTIONS, lookup
 from .nodes import Binary, Call, ContextRef, Filter, Index, Literal, Logical, Node, Property, Ternary, Unary
 from .parser import parse, source_of
 from .values import (
@@ -241,12 +241,12 @@ class _State:
         return self.visit(node.then) if truthy(self.visit(node.condition)) else self.visit(node.otherwise)
 
     def call(self, node: Call) -> Any:
-        spec = lookup(node.name)
+        # Parsed trees carry the canonical name, so the exact lookup nearly always hits.
+        spec = FUNCTIONS.get(node.name) or lookup(node.name)
         if spec is None:  # only reachable for hand-built trees
             raise self.fail(f"unknown function '{node.name}'", node)
-        problem = spec.arity_error(len(node.args))
-        if problem is not None:  # only reachable for hand-built trees
-            raise self.fail(problem, node)
+        if len(node.args) not in spec.counts:  # only reachable for hand-built trees
+            raise self.fail(spec.arity_error(len(node.args)) or "wrong number of arguments", node)
         if spec.lazy:
             args = [partial(self.visit, arg) for arg in node.args]
         else:
