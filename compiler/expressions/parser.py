@@ -11,8 +11,8 @@ Decisions:
 - Unknown functions and wrong argument counts are caught here, not at run time:
   the compiler parses every expression of a workflow before anything runs.
 - Limits, GitHub's numbers counted GitHub's way (``made`` and ``too_deep`` are
-  the one place): ``MAX_EXPRESSION_LENGTH`` = 21,000 characters, and ``MAX_DEPTH`` = 50
-  levels, measured as the runner's ``CheckMaxDepth`` measures its finished tree:
+  the one place): ``MAX_EXPRESSION_LENGTH`` = 21,000 characters, and
+  ``MAX_DEPTH`` = 50 levels, measured as the runner's ``CheckMaxDepth`` measures its finished tree:
   the nodes on the deepest root-to-leaf path, leaves included (``a.b`` is 2,
   ``!!x`` is 3, ``f(g(1))`` is 3). A run of ``&&`` (or of ``||``) is one
   ``Logical`` node with many terms, as GitHub flattens it (even across

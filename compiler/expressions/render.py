@@ -2,11 +2,12 @@
 
 Job: ``find_spans`` locates every ``${{ ... }}`` (a ``}}`` inside a single-quoted
 string literal does not close it; an empty ``${{ }}`` is an error, as in GitHub's
-template reader, although a bare empty expression evaluates to null); ``render`` applies the whole-vs-embedded rule:
-text that is exactly one ``${{ expr }}`` (surrounding whitespace ignored) yields
-the value with its type, otherwise each span is replaced by its string
-conversion (null -> '', true/false, canonical numbers, compact JSON for
-arrays/objects) and a ``str`` is returned.
+template reader, although a bare empty expression evaluates to null); ``render``
+applies the whole-vs-embedded rule: text that is exactly one ``${{ expr }}``
+(surrounding whitespace ignored, unlike GitHub: see README) yields the value with
+its type, otherwise each span is replaced by its string conversion (null -> '',
+true/false, numbers as GitHub prints them, compact JSON for arrays/objects) and a
+``str`` is returned.
 
 Decision -- values are data, never templates: the output is assembled once from
 the original text's spans and is never scanned again, so an LLM response or a

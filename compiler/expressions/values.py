@@ -8,13 +8,14 @@ an opaque object: truthy, equal only to itself, no properties).
 
 Decision: follow actions/runner's ``EvaluationResult`` exactly -- JavaScript-like
 abstract equality where strings compare OrdinalIgnoreCase (``fold``: simple
-upper case per character, ``ı`` and ``ſ`` excluded; ordering by UTF-16 unit), mixed primitives are
-converted to numbers (null -> 0, true -> 1, strings parsed like ``Number()``),
-arrays/objects compare by identity and NaN compares false with everything.
+upper case per character, ``ı`` and ``ſ`` excluded; ordered by UTF-16 unit),
+mixed primitives are converted to numbers (null -> 0, true -> 1, strings parsed
+like ``Number()``), arrays/objects compare by identity and NaN compares false with
+everything.
 ``<=``/``>=`` are ``==`` or ``<``/``>`` as in the runner. Numbers convert to text
 as GitHub prints them (``number_to_string``: 15 significant digits, ``1E+21``),
 and arrays/objects convert to compact JSON (GitHub prints "Array"/"Object",
-which is useless in a prompt).
+which is useless in a prompt; a deliberate difference listed in README).
 """
 
 from __future__ import annotations
