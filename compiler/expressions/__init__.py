@@ -5,17 +5,24 @@ Pipeline: ``lexer`` -> ``parser`` (Pratt, memoised) -> frozen dataclass tree
 ``render`` handles ``${{ }}`` templates and ``references`` the static analysis.
 No ``eval``, no ``exec``, no Python ``ast``.
 
-GitHub semantics are followed where GitHub defines them (literals, access,
-filters, truthiness, loose comparison, contains/startsWith/endsWith/format/join/
-toJSON/fromJSON, status functions). Our extensions:
+GitHub semantics are followed where GitHub defines them: literals (a sign
+touching a number is part of it), access, filters, truthiness, loose comparison
+with OrdinalIgnoreCase strings, numbers printed as G15, ``case`` and the other
+GitHub functions, status functions, an empty bare expression as null, and
+GitHub's limits (``MAX_EXPRESSION_LENGTH`` = 21,000 characters, ``MAX_DEPTH`` =
+50 levels counted as GitHub counts them, see ``parser``). The deliberate
+differences, each with its reason in README's "Differences from GitHub Actions":
 
 - arithmetic ``+ - * / %`` and unary ``-`` (numbers only; ``+`` also
   concatenates strings and arrays), ``cond ? a : b``, ``a ?? b``;
-- functions ``len lower upper trim round min max sum``;
-- limits: ``MAX_EXPRESSION_LENGTH`` characters per expression, ``MAX_DEPTH``
-  tree depth, ``MAX_RESULT_SIZE`` characters/items for anything an expression
-  builds (concatenation, format, join, toJSON, rendered text);
-- embedded rendering writes arrays/objects as compact JSON (GitHub: "Array").
+- functions ``len lower upper trim round min max sum``; no ``hashFiles``;
+- arrays/objects convert to compact JSON text (embedded ``${{ }}``, ``format``,
+  ``join``, ``+``), where GitHub writes "Array"/"Object";
+- a lone ``${{ }}`` with whitespace around it keeps its type; an exact key
+  match wins over a case-insensitive one;
+- ``MAX_RESULT_SIZE`` characters/items for anything an expression builds
+  (concatenation, format, join, toJSON, rendered text), instead of GitHub's
+  1 MB of evaluation memory; at most ``MAX_DEPTH`` parentheses open at once.
 
 Identifiers may contain ``-`` (GitHub), so subtraction after a name needs spaces:
 ``a - 1``. Unknown functions and wrong arities are syntax errors, raised by
@@ -34,6 +41,7 @@ from .nodes import (
     Filter,
     Index,
     Literal,
+    Logical,
     Node,
     Property,
     Reference,
@@ -61,6 +69,7 @@ __all__ = [
     "Filter",
     "Index",
     "Literal",
+    "Logical",
     "Node",
     "Property",
     "Reference",

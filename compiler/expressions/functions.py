@@ -5,9 +5,20 @@ Job: every callable name an expression may use, with its arity, in one registry
 parse time -- so the compiler reports them before anything runs -- and the
 interpreter calls ``impl(args, status)`` with already-evaluated arguments.
 
-GitHub functions (GitHub semantics): ``contains startsWith endsWith format join
-toJSON fromJSON success failure cancelled always``; names are matched
+GitHub functions (GitHub semantics): ``case contains startsWith endsWith format
+join toJSON fromJSON success failure cancelled always``; names are matched
 case-insensitively, as GitHub does.
+- ``case(pred1, value1, pred2, value2, ..., default)`` takes an odd number of
+  arguments (3 to 255) and returns the value after the first predicate that is
+  ``true``, else the default. Each predicate must be a boolean (``'yes'`` or
+  ``1`` is an error, not truthy). Like the runner's ``Case`` and like ``&&``, it is
+  lazy: arguments after the deciding one are never evaluated, so
+  ``case(true, 'x', fromJSON('bad'))`` is ``'x'``.
+- ``format`` and ``join`` convert values to text as everything else here does
+  (``values.to_string``), so an array or object argument becomes compact JSON
+  (``format('{0}', x)`` gives the same text as embedding ``${{ x }}``). This is a
+  deliberate difference: GitHub writes the words ``Array`` / ``Object``, which
+  carry nothing into a prompt.
 
 Our extensions: ``len lower upper trim round min max sum``.
 - ``len(x)``: characters of a string, items of an array, keys of an object.
@@ -21,15 +32,18 @@ Booleans and null are never silently numbers in the extensions.
 
 Decision: implementations raise ``ExpressionEvaluationError`` /
 ``ExpressionLimitError`` without position; the interpreter adds the call's
-expression and column.
+expression and column. A ``lazy`` function receives its arguments as
+zero-argument callables and evaluates only those it needs. ``arity_error`` is the
+one arity rule, used by the parser (and by the interpreter for hand-built trees).
 """
 
 from __future__ import annotations
 
 import json
 import math
+import sys
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any
 
@@ -59,6 +73,26 @@ class FunctionSpec:
     max_args: int | None  # None: any number
     impl: Impl
     summary: str
+    lazy: bool = False  # impl gets thunks (callables) instead of values
+    odd_args: bool = False  # case(): predicate/value pairs plus a default
+    counts: range = field(init=False)  # the accepted argument counts, for a fast membership test
+
+    def __post_init__(self) -> None:
+        stop = (self.max_args if self.max_args is not None else sys.maxsize - 1) + 1
+        object.__setattr__(self, "counts", range(self.min_args, stop, 2 if self.odd_args else 1))
+
+    def arity_error(self, count: int) -> str | None:
+        """Why ``count`` arguments are wrong for this function, or None."""
+        if count in self.counts:
+            return None
+        if count < self.min_args or (self.max_args is not None and count > self.max_args):
+            return f"function {self.name}() takes {self.arity_text()}, got {count}"
+        if self.odd_args and count % 2 == 0:
+            return (
+                f"function {self.name}() takes an odd number of arguments "
+                f"(predicate, value pairs, then a default), got {count}"
+            )
+        return None
 
     def arity_text(self) -> str:
         if self.max_args == self.min_args:
@@ -82,6 +116,20 @@ def _check_running_size(size: int, what: str) -> None:
 
 
 # --- GitHub functions -------------------------------------------------------
+
+
+def _case(args: list[Any], status: str) -> Any:
+    # args are thunks (lazy spec): evaluate predicates in order, then only the chosen value.
+    last = len(args) - 1
+    for position in range(0, last, 2):
+        predicate = args[position]()
+        if not isinstance(predicate, bool):
+            raise _fail(
+                f"case() predicate {position // 2 + 1} must evaluate to a boolean value, got {kind_of(predicate)}"
+            )
+        if predicate:
+            return args[position + 1]()
+    return args[last]()
 
 
 def _contains(args: list[Any], status: str) -> bool:
@@ -302,18 +350,20 @@ def _sum(args: list[Any], status: str) -> Any:
     return total
 
 
-def _spec(name: str, min_args: int, max_args: int | None, impl: Impl, summary: str) -> FunctionSpec:
-    return FunctionSpec(name, min_args, max_args, impl, summary)
+def _spec(name: str, min_args: int, max_args: int | None, impl: Impl, summary: str, **flags: bool) -> FunctionSpec:
+    return FunctionSpec(name, min_args, max_args, impl, summary, **flags)
 
 
 FUNCTIONS: Mapping[str, FunctionSpec] = {
     spec.name: spec
     for spec in (
+        _spec("case", 3, 255, _case, "value after the first true predicate, else the default",
+              lazy=True, odd_args=True),
         _spec("contains", 2, 2, _contains, "substring (case-insensitive) or array membership"),
         _spec("startsWith", 2, 2, _starts_with, "case-insensitive prefix test"),
         _spec("endsWith", 2, 2, _ends_with, "case-insensitive suffix test"),
-        _spec("format", 1, 255, _format, "replace {0}, {1}, ... with the arguments"),
-        _spec("join", 1, 2, _join, "join array items with a separator (default ',')"),
+        _spec("format", 1, 255, _format, "replace {0}, {1}, ... with the arguments (arrays/objects as JSON)"),
+        _spec("join", 1, 2, _join, "join array items with a separator (default ','; arrays/objects as JSON)"),
         _spec("toJSON", 1, 1, _to_json, "pretty-printed JSON"),
         _spec("fromJSON", 1, 1, _from_json, "parse JSON text"),
         _spec("success", 0, 0, _success, "workflow status is success"),

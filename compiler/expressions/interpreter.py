@@ -13,6 +13,10 @@ semantics (see ``values``) plus our extensions:
   beyond 2**53 become floats, as every GitHub number is a double.
 - ``cond ? a : b`` and ``a ?? b`` (``b`` only when ``a`` is null), both lazy.
 
+``&&`` / ``||`` (one ``Logical`` node per run) return the deciding operand and
+evaluate nothing after it, as GitHub does; ``case()`` is lazy the same way
+(``FunctionSpec.lazy``: it gets thunks, not values).
+
 Decisions:
 - Access never fails: a missing key, an out-of-range index or access on null is
   null (GitHub). Keys match exactly first, then case-insensitively (GitHub's
@@ -31,11 +35,12 @@ from __future__ import annotations
 import difflib
 import math
 from collections.abc import Callable, Mapping
+from functools import partial
 from typing import Any
 
 from .errors import ExpressionError, ExpressionEvaluationError, ExpressionLimitError
-from .functions import lookup
-from .nodes import Binary, Call, ContextRef, Filter, Index, Literal, Node, Property, Ternary, Unary
+from .functions import FUNCTIONS, lookup
+from .nodes import Binary, Call, ContextRef, Filter, Index, Literal, Logical, Node, Property, Ternary, Unary
 from .parser import parse, source_of
 from .values import (
     MAX_RESULT_SIZE,
@@ -169,10 +174,6 @@ class _State:
     def binary(self, node: Binary) -> Any:
         op = node.op
         left = self.visit(node.left)
-        if op == "&&":
-            return self.visit(node.right) if truthy(left) else left
-        if op == "||":
-            return left if truthy(left) else self.visit(node.right)
         if op == "??":
             return self.visit(node.right) if left is None else left
         right = self.visit(node.right)
@@ -180,6 +181,22 @@ class _State:
         if comparison is not None:
             return comparison(left, right)
         return self.arithmetic(node, op, left, right)
+
+    def logical(self, node: Logical) -> Any:
+        # && gives the first falsy term (|| the first truthy one), else the last term.
+        visit = self.visit
+        value = None
+        if node.op == "&&":
+            for term in node.terms:
+                value = visit(term)
+                if not truthy(value):
+                    return value
+            return value
+        for term in node.terms:
+            value = visit(term)
+            if truthy(value):
+                return value
+        return value
 
     def arithmetic(self, node: Binary, op: str, left: Any, right: Any) -> Any:
         if op == "+":
@@ -224,13 +241,16 @@ class _State:
         return self.visit(node.then) if truthy(self.visit(node.condition)) else self.visit(node.otherwise)
 
     def call(self, node: Call) -> Any:
-        spec = lookup(node.name)
+        # Parsed trees carry the canonical name, so the exact lookup nearly always hits.
+        spec = FUNCTIONS.get(node.name) or lookup(node.name)
         if spec is None:  # only reachable for hand-built trees
             raise self.fail(f"unknown function '{node.name}'", node)
-        count = len(node.args)
-        if count < spec.min_args or (spec.max_args is not None and count > spec.max_args):
-            raise self.fail(f"function {spec.name}() takes {spec.arity_text()}, got {count}", node)
-        args = [self.visit(arg) for arg in node.args]
+        if len(node.args) not in spec.counts:  # only reachable for hand-built trees
+            raise self.fail(spec.arity_error(len(node.args)) or "wrong number of arguments", node)
+        if spec.lazy:
+            args = [partial(self.visit, arg) for arg in node.args]
+        else:
+            args = [self.visit(arg) for arg in node.args]
         try:
             return spec.impl(args, self.status)
         except ExpressionError as exc:
@@ -332,6 +352,7 @@ _DISPATCH: dict[type, Callable[[_State, Any], Any]] = {
     Filter: _State.filter,
     Unary: _State.unary,
     Binary: _State.binary,
+    Logical: _State.logical,
     Ternary: _State.ternary,
     Call: _State.call,
 }

@@ -12,8 +12,15 @@ Decisions:
   after ``.`` where every word is a property name.
 - Numbers: decimal, ``.5``, exponent, ``0x`` hex and ``0o`` octal (GitHub's
   ``ParseNumber``). Integer literals stay Python ``int`` so integer arithmetic
-  stays exact. A leading ``-`` is the unary operator; the parser folds it into
-  the literal.
+  stays exact, up to 2**53; beyond that they are floats, as every GitHub number
+  is a double.
+- Signs, as GitHub lexes them: where a value is expected, a ``+`` or ``-``
+  touching a number (``+1``, ``-.5``, ``-1e3``, ``+Infinity``) is part of that
+  number's token. GitHub's ``ParseNumber`` gives no sign to hex, octal or NaN, so
+  ``-0xFF``, ``+0o7`` and ``-NaN`` are refused here, as GitHub refuses them. Any
+  other ``-`` is our unary-minus extension (``-x``, ``- 0xFF``, ``-(a + b)``); a
+  ``+`` that does not touch a number is not a value at all (GitHub has no unary
+  ``+`` operator either). After a value, ``+`` and ``-`` are our binary operators.
 """
 
 from __future__ import annotations
@@ -38,6 +45,8 @@ class Token(NamedTuple):
 
 _NUMBER = re.compile(r"0x[0-9a-fA-F]+|0o[0-7]+|(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
 _NUMBER_TAIL = re.compile(r"[A-Za-z0-9_.]")
+_WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*")
+_EXACT_INT_LIMIT = 2**53
 _KEYWORDS: dict[str, Any] = {
     "true": True,
     "false": False,
@@ -92,7 +101,9 @@ def tokenize(expression: str) -> list[Token]:
             pos = match.end()
         elif kind == "op":
             text = match.group()
-            if (
+            if (text == "-" or text == "+") and _number_follows(expression, pos + 1) and not _after_operand(tokens):
+                pos = _read_number(expression, pos, tokens)  # +1, -.5, -Infinity
+            elif (
                 text == "."
                 and pos + 1 < length
                 and "0" <= expression[pos + 1] <= "9"
@@ -135,9 +146,27 @@ def _read_string(expression: str, start: int, tokens: list[Token]) -> int:
         return end + 1
 
 
+def _number_follows(expression: str, pos: int) -> bool:
+    if _digit_at(expression, pos) or (expression.startswith(".", pos) and _digit_at(expression, pos + 1)):
+        return True
+    word = _WORD.match(expression, pos)
+    return word is not None and word.group() in ("Infinity", "NaN")
+
+
 def _read_number(expression: str, start: int, tokens: list[Token]) -> int:
-    match = _NUMBER.match(expression, start)
-    end = match.end() if match else start
+    sign = expression[start] if expression[start] in "+-" else ""
+    begin = start + len(sign)
+    word = _WORD.match(expression, begin) if sign else None
+    if word is not None:  # _number_follows has seen Infinity or NaN
+        if word.group() == "NaN":
+            raise ExpressionSyntaxError(
+                f"invalid number {sign + 'NaN'!r} at column {start} (NaN takes no sign)", expression, start
+            )
+        infinity = _KEYWORDS["Infinity"]
+        tokens.append(Token("number", -infinity if sign == "-" else infinity, start, sign + "Infinity"))
+        return word.end()
+    match = _NUMBER.match(expression, begin)
+    end = match.end() if match else begin
     tail = _NUMBER_TAIL.match(expression, end)
     if match is None or (tail and not (tail.group() == "." and not _digit_at(expression, end + 1))):
         # e.g. 1abc, 1.2.3, 0xZZ: read to the next boundary to show the whole bad token
@@ -150,7 +179,15 @@ def _read_number(expression: str, start: int, tokens: list[Token]) -> int:
     value: Any
     if text.isdigit() and len(text) <= 18:
         value = int(text)
+        if value > _EXACT_INT_LIMIT:
+            value = float(value)
     elif text.startswith(("0x", "0o")):
+        if sign:
+            raise ExpressionSyntaxError(
+                f"invalid number {sign + text!r} at column {start} (a hexadecimal or octal number takes no sign)",
+                expression,
+                start,
+            )
         number = parse_number(text)
         value = int(number) if number == number else number
         if value != value:
@@ -159,7 +196,9 @@ def _read_number(expression: str, start: int, tokens: list[Token]) -> int:
             )
     else:
         value = float(text)  # long digit strings too: int() would refuse > 4300 digits
-    tokens.append(Token("number", value, start, text))
+    if sign == "-":
+        value = -value
+    tokens.append(Token("number", value, start, sign + text))
     return end
 
 

@@ -26,6 +26,7 @@ __all__ = [
     "Filter",
     "Index",
     "Literal",
+    "Logical",
     "Node",
     "Property",
     "Reference",
@@ -93,6 +94,15 @@ class Binary(Node):
     op: str
     left: Node
     right: Node
+    column: int = 0
+
+
+@dataclass(frozen=True, slots=True, weakref_slot=True)
+class Logical(Node):
+    """A run of ``&&`` (or of ``||``) as one node, as GitHub builds it; ``column`` is the first operator's."""
+
+    op: str
+    terms: tuple[Node, ...]
     column: int = 0
 
 
@@ -174,6 +184,8 @@ def to_source(node: Node) -> str:
         return node.op + _operand(node.operand)
     if isinstance(node, Binary):
         return f"{_operand(node.left)} {node.op} {_operand(node.right)}"
+    if isinstance(node, Logical):
+        return f" {node.op} ".join(_operand(term) for term in node.terms)
     if isinstance(node, Ternary):
         return f"{_operand(node.condition)} ? {_operand(node.then)} : {_operand(node.otherwise)}"
     if isinstance(node, Call):
@@ -183,14 +195,14 @@ def to_source(node: Node) -> str:
 
 def _operand(node: Node) -> str:
     text = to_source(node)
-    if isinstance(node, Binary | Ternary | Unary) or _negative_literal(node):
+    if isinstance(node, Binary | Logical | Ternary | Unary) or _negative_literal(node):
         return "(" + text + ")"
     return text
 
 
 def _postfix_target(node: Node) -> str:
     # A number followed by '.' would lex as a decimal point; keep literals grouped.
-    if isinstance(node, Binary | Ternary | Unary | Literal):
+    if isinstance(node, Binary | Logical | Ternary | Unary | Literal):
         return "(" + to_source(node) + ")"
     return to_source(node)
 

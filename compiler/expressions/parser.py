@@ -10,9 +10,19 @@ Decisions:
   ``+ -`` < ``* / %`` < unary ``! -`` < postfix ``. [] .* (call)``.
 - Unknown functions and wrong argument counts are caught here, not at run time:
   the compiler parses every expression of a workflow before anything runs.
-- Limits: ``MAX_EXPRESSION_LENGTH`` characters, and ``MAX_DEPTH`` for both the
-  tree depth (so a 5,000-link ``a.b.c...`` chain cannot exhaust the interpreter's
-  stack) and the parser's own recursion (``((((...))))``).
+- Limits, GitHub's numbers counted GitHub's way (``made`` and ``too_deep`` are
+  the one place): ``MAX_EXPRESSION_LENGTH`` = 21,000 characters, and
+  ``MAX_DEPTH`` = 50 levels, measured as the runner's ``CheckMaxDepth`` measures its finished tree:
+  the nodes on the deepest root-to-leaf path, leaves included (``a.b`` is 2,
+  ``!!x`` is 3, ``f(g(1))`` is 3). A run of ``&&`` (or of ``||``) is one
+  ``Logical`` node with many terms, as GitHub flattens it (even across
+  parentheses), so a 60-term condition is depth 2. Parentheses make no node;
+  instead at most ``MAX_DEPTH`` groups may be open at once, as GitHub's
+  TypeScript parser counts them (the runner's stack-based parser has no such
+  bound; ours recurses per group). The two rules bound both the parser's
+  recursion and the depth of every tree, so neither the interpreter nor hashing
+  or printing a tree can reach Python's recursion limit.
+- An empty (or all-whitespace) expression is ``null``, as in GitHub.
 - ``parse`` is an ``lru_cache`` over the text: a 10,000-task workflow repeats the
   same expressions, and trees are immutable so sharing them is safe.
 """
@@ -26,16 +36,23 @@ from functools import lru_cache
 from .errors import ExpressionLimitError, ExpressionSyntaxError
 from .functions import FUNCTIONS, lookup
 from .lexer import Token, tokenize
-from .nodes import Binary, Call, ContextRef, Filter, Index, Literal, Node, Property, Ternary, Unary
+from .nodes import Binary, Call, ContextRef, Filter, Index, Literal, Logical, Node, Property, Ternary, Unary
 from .values import is_number
 
 __all__ = ["MAX_DEPTH", "MAX_EXPRESSION_LENGTH", "parse", "source_of"]
 
-MAX_EXPRESSION_LENGTH = 10_000
-"""Longest bare expression accepted, in characters."""
+MAX_EXPRESSION_LENGTH = 21_000
+"""Longest bare expression accepted, in characters (GitHub's ``MaxLength``)."""
 
-MAX_DEPTH = 64
-"""Deepest tree (and parser nesting) accepted."""
+MAX_DEPTH = 50
+"""Deepest tree accepted, and most parentheses open at once (GitHub's ``MaxDepth``)."""
+
+# Within both rules, parser calls nest at most 1 + MAX_DEPTH (groups) + 2 * MAX_DEPTH
+# (child positions, counting && / || terms flattened out of a group); only our
+# unary-minus extension (``- - - 1`` folds into one literal) can nest deeper, and
+# this stops it before Python's own stack does.
+_MAX_NESTING = 3 * MAX_DEPTH
+_LOGICAL = frozenset({"&&", "||"})
 
 _BINARY = {
     "??": 2,
@@ -96,13 +113,14 @@ def source_of(node: Node) -> str:
 
 
 class _Parser:
-    __slots__ = ("expression", "tokens", "pos", "nesting", "depths")
+    __slots__ = ("expression", "tokens", "pos", "nesting", "groups", "depths")
 
     def __init__(self, expression: str) -> None:
         self.expression = expression
         self.tokens = tokenize(expression)
         self.pos = 0
         self.nesting = 0
+        self.groups = 0
         self.depths: dict[int, int] = {}
 
     # -- helpers ---------------------------------------------------------------
@@ -133,24 +151,35 @@ class _Parser:
             raise self.unexpected(token, f"{text!r}")
         return token
 
+    def too_deep(self, column: int) -> ExpressionLimitError:
+        return ExpressionLimitError(
+            f"exceeded max expression depth {MAX_DEPTH} (MAX_DEPTH) at column {column}",
+            self.expression,
+            column,
+        )
+
     def made(self, node: Node, *children: Node) -> Node:
-        depth = 1 + max((self.depths.get(id(child), 1) for child in children), default=0)
-        if depth > MAX_DEPTH:
-            raise ExpressionLimitError(
-                f"expression is nested more than MAX_DEPTH={MAX_DEPTH} levels deep at column {node.column}",
-                self.expression,
-                node.column,
-            )
-        if depth > 1:
-            self.depths[id(node)] = depth
+        """Record ``node``'s depth (GitHub's count, see the module docstring) and check it."""
+        depths = self.depths
+        deepest = 0
+        for child in children:
+            depth = depths.get(id(child), 1)
+            if depth > deepest:
+                deepest = depth
+        if deepest >= MAX_DEPTH:
+            raise self.too_deep(node.column)
+        depths[id(node)] = deepest + 1
         return node
 
     # -- grammar ---------------------------------------------------------------
 
     def parse(self) -> Node:
         if self.peek().kind == "eof":
-            raise self.error("empty expression", 0)
-        node = self.expression_(0)
+            return Literal(None, 0)  # GitHub: an expression without tokens is null
+        try:
+            node = self.expression_(0)
+        except RecursionError:  # only if the caller's own stack is already deep
+            raise self.too_deep(0) from None
         token = self.peek()
         if token.kind != "eof":
             raise self.unexpected(token, "an operator or the end of the expression")
@@ -158,13 +187,8 @@ class _Parser:
 
     def expression_(self, rbp: int) -> Node:
         self.nesting += 1
-        if self.nesting > MAX_DEPTH:
-            column = self.peek().column
-            raise ExpressionLimitError(
-                f"expression is nested more than MAX_DEPTH={MAX_DEPTH} levels deep at column {column}",
-                self.expression,
-                column,
-            )
+        if self.nesting > _MAX_NESTING:
+            raise self.too_deep(self.peek().column)
         left = self.nud(self.advance())
         while True:
             token = self.peek()
@@ -187,8 +211,12 @@ class _Parser:
         if kind == "op":
             text = token.text
             if text == "(":
+                self.groups += 1
+                if self.groups > MAX_DEPTH:
+                    raise self.too_deep(token.column)
                 node = self.expression_(0)
                 self.expect(")")
+                self.groups -= 1
                 return node
             if text == "!":
                 operand = self.expression_(_UNARY)
@@ -224,8 +252,23 @@ class _Parser:
             self.expect(":")
             otherwise = self.expression_(0)
             return self.made(Ternary(left, then, otherwise, token.column), left, then, otherwise)
+        if text in _LOGICAL:
+            return self.logical(token, left)
         right = self.expression_(_BINARY[text])
         return self.made(Binary(text, left, right, token.column), left, right)
+
+    def logical(self, token: Token, left: Node) -> Node:
+        # One node for the whole run ``a && b && (c && d)``, flattened as GitHub does.
+        op = token.text
+        terms: list[Node] = []
+        _add_term(terms, op, left)
+        while True:
+            _add_term(terms, op, self.expression_(_BINARY[op]))
+            following = self.peek()
+            if following.kind != "op" or following.text != op:
+                break
+            self.advance()
+        return self.made(Logical(op, tuple(terms), token.column), *terms)
 
     def call(self, name: Token) -> Node:
         spec = lookup(name.value)
@@ -243,13 +286,17 @@ class _Parser:
                     raise self.unexpected(token, "',' or ')'")
         else:
             self.advance()
-        count = len(args)
-        if count < spec.min_args or (spec.max_args is not None and count > spec.max_args):
-            raise self.error(
-                f"function {spec.name}() takes {spec.arity_text()}, got {count} at column {name.column}",
-                name.column,
-            )
+        problem = spec.arity_error(len(args))
+        if problem is not None:
+            raise self.error(f"{problem} at column {name.column}", name.column)
         return self.made(Call(spec.name, tuple(args), name.column), *args)
+
+
+def _add_term(terms: list[Node], op: str, term: Node) -> None:
+    if type(term) is Logical and term.op == op:
+        terms.extend(term.terms)
+    else:
+        terms.append(term)
 
 
 def _unknown_function(name: str, column: int) -> str:

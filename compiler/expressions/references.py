@@ -21,6 +21,7 @@ from .nodes import (
     Filter,
     Index,
     Literal,
+    Logical,
     Node,
     Property,
     Reference,
@@ -88,6 +89,9 @@ def _visit(node: Node, found: list[Reference]) -> None:
     elif isinstance(node, Binary):
         _visit(node.left, found)
         _visit(node.right, found)
+    elif isinstance(node, Logical):
+        for term in node.terms:
+            _visit(term, found)
     elif isinstance(node, Ternary):
         _visit(node.condition, found)
         _visit(node.then, found)

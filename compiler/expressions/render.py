@@ -1,11 +1,13 @@
 """Templates: finding ``${{ }}`` spans in text and rendering them.
 
 Job: ``find_spans`` locates every ``${{ ... }}`` (a ``}}`` inside a single-quoted
-string literal does not close it); ``render`` applies the whole-vs-embedded rule:
-text that is exactly one ``${{ expr }}`` (surrounding whitespace ignored) yields
-the value with its type, otherwise each span is replaced by its string
-conversion (null -> '', true/false, canonical numbers, compact JSON for
-arrays/objects) and a ``str`` is returned.
+string literal does not close it; an empty ``${{ }}`` is an error, as in GitHub's
+template reader, although a bare empty expression evaluates to null); ``render``
+applies the whole-vs-embedded rule: text that is exactly one ``${{ expr }}``
+(surrounding whitespace ignored, unlike GitHub: see README) yields the value with
+its type, otherwise each span is replaced by its string conversion (null -> '',
+true/false, numbers as GitHub prints them, compact JSON for arrays/objects) and a
+``str`` is returned.
 
 Decision -- values are data, never templates: the output is assembled once from
 the original text's spans and is never scanned again, so an LLM response or a
@@ -66,7 +68,11 @@ def find_spans(text: str) -> list[Span]:
             raise ExpressionSyntaxError(
                 f"'${{{{' at column {start} is never closed with '}}}}'{detail}", text, start
             )
-        spans.append(Span(start, close + len(_CLOSE), text[start + len(_OPEN) : close].strip()))
+        source = text[start + len(_OPEN) : close].strip()
+        if not source:
+            # GitHub's template reader: "An expression was expected" (a bare empty expression is null).
+            raise ExpressionSyntaxError(f"'${{{{ }}}}' at column {start} contains no expression", text, start)
+        spans.append(Span(start, close + len(_CLOSE), source))
         start = text.find(_OPEN, close + len(_CLOSE))
     return spans
 

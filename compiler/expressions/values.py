@@ -7,12 +7,15 @@ the functions. Python values map to the six GitHub kinds: ``None`` -> null,
 an opaque object: truthy, equal only to itself, no properties).
 
 Decision: follow actions/runner's ``EvaluationResult`` exactly -- JavaScript-like
-abstract equality where strings compare OrdinalIgnoreCase, mixed primitives are
-converted to numbers (null -> 0, true -> 1, strings parsed like ``Number()``),
-arrays/objects compare by identity and NaN compares false with everything.
+abstract equality where strings compare OrdinalIgnoreCase (``fold``: simple
+upper case per character, ``ı`` and ``ſ`` excluded; ordered by UTF-16 unit),
+mixed primitives are converted to numbers (null -> 0, true -> 1, strings parsed
+like ``Number()``), arrays/objects compare by identity and NaN compares false with
+everything.
 ``<=``/``>=`` are ``==`` or ``<``/``>`` as in the runner. Numbers convert to text
-canonically ("3" not "3.0"; Python ``repr`` otherwise) and arrays/objects convert
-to compact JSON (GitHub prints "Array"/"Object", which is useless in a prompt).
+as GitHub prints them (``number_to_string``: 15 significant digits, ``1E+21``),
+and arrays/objects convert to compact JSON (GitHub prints "Array"/"Object",
+which is useless in a prompt; a deliberate difference listed in README).
 """
 
 from __future__ import annotations
@@ -55,6 +58,7 @@ _DECIMAL = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?\Z"
 _HEX = re.compile(r"0x[0-9a-fA-F]+\Z")
 _OCTAL = re.compile(r"0o[0-7]+\Z")
 _EXACT_INT_LIMIT = 2**53
+_G15_INT = 10**15
 
 
 class FilteredArray(list[Any]):
@@ -145,17 +149,27 @@ def to_number(value: Any) -> float:
 
 
 def number_to_string(value: int | float) -> str:
+    """A number as GitHub prints it: .NET ``ToString("G15")``, with -0 as "0".
+
+    At most 15 significant digits (rounded, trailing zeros dropped); fixed-point
+    when the decimal exponent is between -5 and 15 (exclusive), otherwise
+    ``1.5E+21`` / ``1E-05`` style: upper-case ``E``, a sign, at least two digits.
+    Python's ``format(x, ".15g")`` has the same rounding and thresholds.
+    """
     if isinstance(value, int):
-        if abs(value) < 10**16:
+        if -_G15_INT < value < _G15_INT:  # at most 15 digits: printed exactly
             return str(value)
         value = _int_to_float(value)
-    if math.isnan(value):
+    if value != value:
         return "NaN"
-    if math.isinf(value):
-        return "Infinity" if value > 0 else "-Infinity"
-    if value.is_integer() and abs(value) < 1e16:
-        return str(int(value))
-    return repr(value)
+    if value == math.inf:
+        return "Infinity"
+    if value == -math.inf:
+        return "-Infinity"
+    if value == 0:
+        return "0"  # also -0, as GitHub's evaluators print it
+    text = format(value, ".15g")
+    return text.replace("e", "E") if "e" in text else text
 
 
 def _int_to_float(value: int) -> float:
@@ -190,14 +204,46 @@ def _opaque_text(value: Any) -> str:
 
 
 def fold(text: str) -> str:
-    """Case folding equivalent to .NET OrdinalIgnoreCase (per-character simple upper case)."""
+    """Case folding of .NET ``OrdinalIgnoreCase``, GitHub's string comparison.
+
+    Each character maps to its simple (one-character) upper case, culture-free:
+    ``ß`` stays ``ß`` (its upper case "SS" is two characters), ``İ`` stays ``İ``,
+    and the dotless ``ı`` and long ``ſ`` stay themselves, which .NET's ordinal
+    casing table deliberately excludes (so ``ı`` never equals ``I``).
+    """
     if text.isascii():
         return text.upper()
-    out = []
-    for char in text:
+    return text.translate(_ORDINAL_UPPER)
+
+
+class _OrdinalUpperTable(dict[int, int]):
+    """``str.translate`` table filled on first use of each code point."""
+
+    def __missing__(self, code: int) -> int:
+        char = chr(code)
         upper = char.upper()
-        out.append(upper if len(upper) == 1 else char)
-    return "".join(out)
+        if len(upper) != 1:
+            # Only letters with a multi-character full upper case get here; their
+            # simple upper case, if any, is their one-character title case (ᾳ -> ᾼ).
+            title = char.title()
+            upper = title if len(title) == 1 else char
+        self[code] = ord(upper)
+        return self[code]
+
+
+_ORDINAL_UPPER = _OrdinalUpperTable({0x131: 0x131, 0x17F: 0x17F})  # ı, ſ: kept, as in .NET
+_ASTRAL = re.compile("[\U00010000-\U0010FFFF]")
+
+
+def _compare_ordinal(left: str, right: str) -> int:
+    """-1, 0 or 1 in .NET's OrdinalIgnoreCase order: folded, by UTF-16 code unit."""
+    left, right = fold(left), fold(right)
+    if not (left.isascii() and right.isascii()) and (_ASTRAL.search(left) or _ASTRAL.search(right)):
+        # A surrogate pair (D800-DFFF) sorts before U+E000-U+FFFF in UTF-16.
+        units_left = left.encode("utf-16-be", "surrogatepass")
+        units_right = right.encode("utf-16-be", "surrogatepass")
+        return (units_left > units_right) - (units_left < units_right)
+    return (left > right) - (left < right)
 
 
 def _coerce(left: Any, right: Any) -> tuple[Any, str, Any, str]:
@@ -238,7 +284,7 @@ def greater_than(left: Any, right: Any) -> bool:
     if left_kind == "number":
         return bool(left > right)
     if left_kind == "string":
-        return fold(left) > fold(right)
+        return _compare_ordinal(left, right) > 0
     if left_kind == "boolean":
         return bool(left and not right)
     return False
@@ -251,7 +297,7 @@ def less_than(left: Any, right: Any) -> bool:
     if left_kind == "number":
         return bool(left < right)
     if left_kind == "string":
-        return fold(left) < fold(right)
+        return _compare_ordinal(left, right) < 0
     if left_kind == "boolean":
         return bool(not left and right)
     return False

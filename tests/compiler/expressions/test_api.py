@@ -14,6 +14,7 @@ from compiler.expressions import (
     Filter,
     Index,
     Literal,
+    Logical,
     Property,
     Span,
     Ternary,
@@ -30,6 +31,7 @@ def test_exports() -> None:
     for name in ex.__all__:
         assert hasattr(ex, name)
     assert set(ex.FUNCTIONS) >= {
+        "case",
         "contains",
         "startsWith",
         "endsWith",
@@ -56,8 +58,9 @@ def test_tree_shape_and_columns() -> None:
     node = parse("!tasks.a['b'].* && f == 1 ? len(x) : -y")
     assert isinstance(node, Ternary) and node.column == 26
     condition = node.condition
-    assert isinstance(condition, Binary) and condition.op == "&&" and condition.column == 16
-    negation = condition.left
+    assert isinstance(condition, Logical) and condition.op == "&&" and condition.column == 16
+    negation, comparison = condition.terms
+    assert isinstance(comparison, Binary) and comparison.op == "==" and comparison.column == 21
     assert isinstance(negation, Unary) and negation.op == "!" and negation.column == 0
     star = negation.operand
     assert isinstance(star, Filter)
@@ -68,6 +71,16 @@ def test_tree_shape_and_columns() -> None:
     call = node.then
     assert isinstance(call, Call) and call.name == "len" and call.column == 28
     assert node.otherwise == Unary("-", ContextRef("y", 38), 37)
+
+
+def test_a_run_of_and_or_is_one_node() -> None:
+    # GitHub flattens a run of && (or ||) into one node, even across parentheses.
+    node = parse("a && (b && c) && d || e")
+    assert isinstance(node, Logical) and node.op == "||" and node.column == 19
+    run = node.terms[0]
+    assert isinstance(run, Logical) and run.op == "&&" and run.column == 2
+    assert [term.name for term in run.terms if isinstance(term, ContextRef)] == ["a", "b", "c", "d"]
+    assert str(node) == "(a && b && c && d) || e"
 
 
 def test_nodes_are_frozen_and_hashable() -> None:

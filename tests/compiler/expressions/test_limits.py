@@ -27,7 +27,7 @@ CONTEXT: dict[str, Any] = {
 
 
 def test_constants() -> None:
-    assert (MAX_EXPRESSION_LENGTH, MAX_DEPTH, MAX_RESULT_SIZE) == (10_000, 64, 1_000_000)
+    assert (MAX_EXPRESSION_LENGTH, MAX_DEPTH, MAX_RESULT_SIZE) == (21_000, 50, 1_000_000)
 
 
 @pytest.mark.parametrize(

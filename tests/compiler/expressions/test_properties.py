@@ -17,6 +17,7 @@ from compiler.expressions import (
     Filter,
     Index,
     Literal,
+    Logical,
     Node,
     Property,
     Ternary,
@@ -103,6 +104,7 @@ TOKENS = [
     "null",
     "true",
     "false",
+    "case",
     "contains",
     "startsWith",
     "endsWith",
@@ -167,6 +169,7 @@ LEAVES = [
 ]
 BINARY_OPS = ["==", "!=", "<", "<=", ">", ">=", "&&", "||", "??", "+", "-", "*", "/", "%"]
 CALLS = [
+    "case",
     "contains",
     "startsWith",
     "endsWith",
@@ -247,6 +250,8 @@ def _shape(node: Node) -> Any:
         return ("unary", node.op, _shape(node.operand))
     if isinstance(node, Binary):
         return ("binary", node.op, _shape(node.left), _shape(node.right))
+    if isinstance(node, Logical):
+        return ("logical", node.op, tuple(_shape(term) for term in node.terms))
     if isinstance(node, Ternary):
         return ("ternary", _shape(node.condition), _shape(node.then), _shape(node.otherwise))
     assert isinstance(node, Call)
