@@ -258,10 +258,10 @@ def report(
     except StoreError as exc:
         raise _fail(str(exc)) from None
     try:
-        metrics, scores = reporting.load(store, workflow=workflow, since=start)
+        costs, metrics, scores = reporting.load(store, workflow=workflow, since=start)
     finally:
         store.close()
-    frame = reporting.summarise(metrics, scores, by)
+    frame = reporting.summarise(costs, metrics, scores, by)
     if format in ("csv", "json"):
         sys.stdout.write(reporting.render(frame, format) + "\n")
         return
@@ -274,10 +274,12 @@ def report(
     for column in frame.columns:
         table.add_column(str(column), justify="left" if column in ("workflow", "task_id", "model", "day") else "right")
     for row in frame.astype(object).where(frame.notna(), "").itertuples(index=False):
-        table.add_row(*(reporting._cell(v) for v in row))
+        table.add_row(*(reporting.cell(v, str(c)) for v, c in zip(row, frame.columns, strict=True)))
     out.print(table)
     if frame.empty:
-        out.print("no runs recorded in that window (metrics are collected when the Auto-Optimizer or Governance is on)")
+        out.print("no runs recorded in that window")
+    else:
+        out.print(f"total {frame['cost_usd'].fillna(0).sum():.6f} USD over {int(frame['calls'].sum())} call(s)")
 
 
 def _register_subcommands() -> None:
