@@ -233,14 +233,16 @@ class ArtifactHook(Hook):
 
         client = self.client
 
+        redact = run.services.redactor.redact
+
         def markdown(text: str, key: str, description: str) -> Any:
             return MarkdownArtifact(markdown=text, key=key, description=description).acreate(client=client)
 
-        def table(rows: Any, key: str, description: str) -> Any:
-            return TableArtifact(table=rows, key=key, description=description).acreate(client=client)
+        def table(rows: list[dict[str, Any]], key: str, description: str) -> Any:
+            masked = [{k: redact(v) if isinstance(v, str) else v for k, v in row.items()} for row in rows]
+            return TableArtifact(table=masked, key=key, description=description).acreate(client=client)
 
         name = run.plan.name
-        redact = run.services.redactor.redact
         sends: list[Any] = list(self.updates)
         if self.progress is not None and not self.progress_sent:
             self.progress.cancel()  # the run ended before there was progress worth showing

@@ -55,7 +55,8 @@ class Scheduler:
                     await run.hooks.before_workflow(run)
                     run.reset_records()
             except Exception as exc:
-                run.error = f"{type(exc).__name__}: {exc}" if not str(exc).startswith(type(exc).__name__) else str(exc)
+                text = f"{type(exc).__name__}: {exc}" if not str(exc).startswith(type(exc).__name__) else str(exc)
+                run.error = run.services.redactor.redact(text)
                 run.failed_task = run.failed_task or "<before workflow>"
             if run.error is None:
                 await self.run_group(list(run.plan.main_nodes))
@@ -134,6 +135,7 @@ class Scheduler:
 
     def fail(self, record: TaskRecord, node: PlanNode, message: str, kind: str | None = None) -> None:
         run = self.run
+        message = run.services.redactor.redact(message)  # an error may echo a secret of the config
         record.error = message
         record.error_kind = kind
         record.allowed_failure = node.continue_on_error

@@ -42,6 +42,7 @@ from compiler.diagnostics import CompilationFailed
 from compiler.inputs import InputError, resolve_inputs
 from compiler.plan import ExecutionPlan
 from flows.artifacts import deferred_publications, finish_publications
+from flows.redaction import masking
 from flows.registry import hooks_for
 from flows.scheduler import Scheduler
 from tasks.hooks import Hook, HookSet
@@ -178,12 +179,13 @@ async def execute_plan(plan: ExecutionPlan, inputs: dict[str, JSON], settings: O
         run.error = f"cannot set up the run's integrations: {exc}"
         run.hooks = HookSet(list(extra_hooks))
     try:
-        if task_runner == "default":
-            return await Scheduler(run).execute()
-        from flows.taskrunner import task_runner_for  # --task-runner dask (the [dask] extra)
+        with masking(services.secrets):
+            if task_runner == "default":
+                return await Scheduler(run).execute()
+            from flows.taskrunner import task_runner_for  # --task-runner dask (the [dask] extra)
 
-        async with task_runner_for(run, task_runner):
-            return await Scheduler(run).execute()
+            async with task_runner_for(run, task_runner):
+                return await Scheduler(run).execute()
     finally:
         await services.aclose()
 

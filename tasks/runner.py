@@ -43,7 +43,7 @@ from compiler.plan import ExecutionPlan, PlanNode
 from ecosystem.errors import provider_hint
 from ecosystem.forge.attempts import backoff_delay as _backoff
 from tasks.base import ExecutorContext, TaskOutput
-from tasks.errors import OutputTypeError, TaskTimeout
+from tasks.errors import OutputTypeError, TaskTimeout, redacted
 from tasks.forge import attempt_policy
 from tasks.registry import body_for
 from tasks.state import JSON, Slot, WorkflowRun
@@ -144,13 +144,21 @@ async def execute_node(
         output.metadata.setdefault("execution_time", round(asyncio.get_running_loop().time() - started, 6))
         output.metadata["attempts"] = run.add_calls(node_id, index, ctx.calls)
         await run.hooks.after_task(ctx, output)
-    except BaseException as error:
+    except Exception as raised:
+        # What Prefect logs and keeps as the state's message: no secret of the config in it.
+        error = redacted(raised, run.services.redactor.redact)
         attempts = run.add_calls(node_id, index, ctx.calls)
         try:
             error.attempts = attempts  # type: ignore[attr-defined]
         except AttributeError:  # an exception type with slots
             pass
         await run.hooks.task_failed(ctx, error)
+        if error is raised:
+            raise
+        raise error from None
+    except BaseException as interrupted:  # cancellation: the hooks still release what they hold
+        run.add_calls(node_id, index, ctx.calls)
+        await run.hooks.task_failed(ctx, interrupted)
         raise
     finally:
         if slot is not None:
