@@ -63,6 +63,8 @@ class ChatMessage(_Inputs):
 class InferenceConfig(_Inputs):
     # One model, or an ordered list: the first is asked, the rest are fallbacks (across providers).
     model: str | list[str] | None = None
+    reasoning_effort: Literal["minimal", "low", "medium", "high"] | None = None
+    thinking_budget: int | None = Field(default=None, ge=1)
     temperature: float | None = Field(default=None, ge=0, le=2)
     max_tokens: int | None = Field(default=None, ge=1)
     top_p: float | None = Field(default=None, ge=0, le=1)
@@ -77,6 +79,9 @@ class InferenceInputs(_Inputs):
     config: InferenceConfig | None = None
     system: str | None = None
     messages: list[ChatMessage] | None = None
+    # The stable prefix to mark cacheable: Anthropic gets cache_control, OpenAI and Gemini the
+    # prefix first (they cache a repeated prefix by themselves).
+    cache: list[Literal["system", "messages"]] | None = None
 
 
 class ResponseFormatterInputs(_Inputs):

@@ -77,6 +77,14 @@ class PlanNode:
     # Tasks whose outputs the node's expressions read (edges that carry data, vs ordering only).
     data_dependencies: frozenset[str] = frozenset()
     line: int = 0
+    # Declared outputs that carry a JSON Schema (``outputs: {data: {type: object, schema: ...}}``).
+    output_schemas: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+
+    @property
+    def structured_output(self) -> tuple[str, Mapping[str, Any]] | None:
+        """(output name, JSON Schema) when an llm task asks for a structured answer: the parsed
+        object becomes that output."""
+        return next(iter(self.output_schemas.items()), None) if self.type == "llm" else None
 
     @property
     def tags(self) -> tuple[str, ...]:
