@@ -13,6 +13,8 @@ a provider's Retry-After wins over our own backoff (capped by ``max_retry_after`
 raised after the last attempt keeps its ``retry_after`` so the workflow engine can wait as well.
 The response gets ``latency`` (wall time including retries and rate-limit waits), ``provider``
 and ``cost`` from the price table; a model without a price costs ``None`` and is logged once.
+A request outside the models' bounds is ``ForgeInvalidRequest`` before anything else, as the
+server's 422 is.
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ from ecosystem.forge.errors import (
     ForgeRateLimited,
     ModelNotFound,
 )
-from ecosystem.forge.models import ForgeInferenceRequest, ForgeInferenceResponse, ModelInfo
+from ecosystem.forge.models import ForgeInferenceRequest, ForgeInferenceResponse, ModelInfo, ToolRequest
 from ecosystem.forge.prices import PriceTable
 from ecosystem.forge.providers.anthropic import AnthropicProvider
 from ecosystem.forge.providers.base import HttpProvider
@@ -45,6 +47,7 @@ from ecosystem.forge.providers.openai import OpenAIProvider
 from ecosystem.forge.providers.openai_compatible import OpenAICompatibleProvider
 from ecosystem.forge.ratelimit import RateLimiter, estimate_request_tokens
 from ecosystem.forge.tools import ToolRegistry
+from ecosystem.models import revalidated, validated
 
 logger = logging.getLogger("ecosystem.forge")
 
@@ -211,6 +214,7 @@ class EmbeddedForge:
 
     async def infer(self, request: ForgeInferenceRequest) -> ForgeInferenceResponse:
         started = time.perf_counter()
+        request = revalidated(request, error=ForgeInvalidRequest)
         provider, model = self.route(request)
         if not request.conversation():
             raise ForgeInvalidRequest("the request has neither a prompt nor messages")
@@ -266,7 +270,8 @@ class EmbeddedForge:
     # ------------------------------------------------------------------ tools and models
 
     async def run_tool(self, name: str, inputs: dict[str, Any]) -> dict[str, Any]:
-        return await self.tools.run(name, inputs)
+        body = validated(ToolRequest, {"inputs": inputs}, error=ForgeInvalidRequest)
+        return await self.tools.run(name, dict(body.inputs))
 
     async def list_models(self) -> list[ModelInfo]:
         settings = self.settings

@@ -1,5 +1,8 @@
 """``HttpGovernanceClient``: the ``Governance`` protocol over the ``/v1`` HTTP contract.
 
+Keyword arguments are checked against the request models before anything is sent, raising
+``InvalidRequest`` as the embedded implementation does (and as a 422 from the server becomes).
+
 Errors come back as the same ``GovernanceError`` subclasses with their structured fields (the
 server puts them in the error body's ``details``), so ``except BudgetExceeded as e: e.budget``
 works the same against a remote service as embedded.
@@ -31,6 +34,7 @@ from ecosystem.governance.models import (
     ReserveRequest,
     SettleRequest,
 )
+from ecosystem.models import validated
 
 _STATUSES = TypeAdapter(list[BudgetStatus])
 _EVENTS = TypeAdapter(list[AuditEvent])
@@ -81,7 +85,9 @@ class HttpGovernanceClient(ServiceClient):
     async def check_budget(
         self, *, organization_id: str | None = None, run_id: str | None = None, run_limit: float | None = None
     ) -> list[BudgetStatus]:
-        body = BudgetCheckRequest(organization_id=organization_id, run_id=run_id, run_limit=run_limit)
+        body = validated(
+            BudgetCheckRequest, {"organization_id": organization_id, "run_id": run_id, "run_limit": run_limit}
+        )
         data = await self._post("/v1/budgets/check", body.model_dump(mode="json"))
         return self._parse(_STATUSES, data, "budgets/check")  # type: ignore[no-any-return]
 
@@ -95,22 +101,26 @@ class HttpGovernanceClient(ServiceClient):
         organization_id: str | None = None,
         run_limit: float | None = None,
     ) -> Reservation:
-        body = ReserveRequest(
-            run_id=run_id, workflow=workflow, task_id=task_id, organization_id=organization_id,
-            amount=amount, run_limit=run_limit,
-        )
+        body = validated(ReserveRequest, {
+            "run_id": run_id, "workflow": workflow, "task_id": task_id, "organization_id": organization_id,
+            "amount": amount, "run_limit": run_limit,
+        })
         data = await self._post("/v1/budgets/reserve", body.model_dump(mode="json"))
         return self._parse(Reservation, data, "budgets/reserve")  # type: ignore[no-any-return]
 
     async def settle(
         self, reservation_id: str, actual_cost: float, cost_record: CostRecord | None = None
     ) -> CostRecord:
-        body = SettleRequest(reservation_id=reservation_id, actual_cost=actual_cost, cost_record=cost_record)
+        body = validated(SettleRequest, {
+            "reservation_id": reservation_id, "actual_cost": actual_cost,
+            "cost_record": cost_record.model_dump() if cost_record is not None else None,
+        })
         data = await self._post("/v1/budgets/settle", body.model_dump(mode="json"))
         return self._parse(CostRecord, data, "budgets/settle")  # type: ignore[no-any-return]
 
     async def release(self, reservation_id: str) -> Reservation:
-        data = await self._post("/v1/budgets/release", ReleaseRequest(reservation_id=reservation_id).model_dump())
+        body = validated(ReleaseRequest, {"reservation_id": reservation_id})
+        data = await self._post("/v1/budgets/release", body.model_dump(mode="json"))
         return self._parse(Reservation, data, "budgets/release")  # type: ignore[no-any-return]
 
     async def record_approval(self, approval: ApprovalRecord) -> None:

@@ -11,7 +11,8 @@ applies thresholds (request > custom evaluator > settings > registry default), w
 
 A weight of 0 makes a metric informational: reported, but neither in the score nor the verdict.
 Evaluations that carry an ``execution_id`` are remembered (bounded, in memory) so
-``generate_report`` can summarise a run as the seed's workflow-completion hook does.
+``generate_report`` can summarise a run as the seed's workflow-completion hook does.  A request
+outside the models' bounds raises ``InvalidRequest`` first, as the server's 422 does.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from typing import Any, Literal
 
 import httpx
 
+from ecosystem.models import revalidated
 from ecosystem.testbench.embeddings import LEXICAL_METHOD, SimilarityEngine
 from ecosystem.testbench.errors import JudgeUnavailable, MetricInputError, UnknownMetric
 from ecosystem.testbench.judge import Judge
@@ -135,6 +137,7 @@ class EmbeddedTestBench:
 
     async def evaluate(self, request: EvaluationRequest) -> EvaluationResponse:
         started = time.perf_counter()
+        request = revalidated(request)
         planned = self.plan(request)
 
         async def run(item: _Planned) -> MetricResult:
@@ -201,6 +204,7 @@ class EmbeddedTestBench:
     # -- reports ---------------------------------------------------------------------------
 
     async def generate_report(self, request: GenerateReportRequest) -> TestReport:
+        request = revalidated(request)
         evaluations = (
             list(request.evaluations) if request.evaluations is not None
             else list(self._runs.get(request.execution_id, []))
