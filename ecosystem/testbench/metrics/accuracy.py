@@ -18,6 +18,7 @@ from typing import Any
 
 import jsonschema
 
+from ecosystem.jsonschemas import Unresolvable, local_validator
 from ecosystem.testbench.errors import MetricInputError
 from ecosystem.testbench.metrics.base import MetricContext, MetricOutcome
 from ecosystem.testbench.text import as_text, normalize_answer, words
@@ -186,8 +187,7 @@ def _schema_problem(schema_json: str) -> str | None:
 @lru_cache(maxsize=256)
 def _validator(schema_json: str) -> Any:
     # Keyed by the schema's canonical JSON: a workflow evaluates many responses against one schema.
-    schema = json.loads(schema_json)
-    return jsonschema.validators.validator_for(schema)(schema)
+    return local_validator(json.loads(schema_json))
 
 
 async def json_schema(ctx: MetricContext) -> MetricOutcome:
@@ -198,7 +198,13 @@ async def json_schema(ctx: MetricContext) -> MetricOutcome:
     if not ok:
         return MetricOutcome(0.0, "json:schema", f"invalid JSON: {error}")
     validator = _validator(json.dumps(ctx.option("schema"), sort_keys=True))
-    errors = sorted(validator.iter_errors(value), key=lambda e: list(e.absolute_path))
+    try:
+        errors = sorted(validator.iter_errors(value), key=lambda e: list(e.absolute_path))
+    except Unresolvable:
+        raise MetricInputError(
+            f"{ctx.name}: options.schema has a $ref that cannot be resolved; "
+            "only references inside the schema are followed"
+        ) from None
     if not errors:
         return MetricOutcome(1.0, "json:schema", "valid against the schema")
     shown = "; ".join(f"{'/'.join(map(str, e.absolute_path)) or '<root>'}: {e.message}" for e in errors[:5])
