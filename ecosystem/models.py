@@ -18,11 +18,13 @@ raising ``InvalidRequest``).  Each limit is what the store can hold, with room t
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Mapping, Sequence
+from datetime import datetime
 from typing import Annotated, Any, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
 from ecosystem.errors import InvalidRequest
 
@@ -42,6 +44,7 @@ MAX_NOTE_CHARS = 10_000  # short free text that is stored (an approval's comment
 MAX_ITEMS = 1_000  # lists of names, messages, stop sequences
 MAX_KEYS = 1_000  # keys of a mapping (metadata, options, inputs)
 MAX_BATCH = 10_000  # metrics in one submission, evaluations in one report
+MAX_DEPTH = 64  # nesting of free-form JSON values
 
 NO_NUL = r"^[^\x00]*$"
 
@@ -62,8 +65,44 @@ Number = Annotated[float, Field(ge=-1e15, le=1e15, allow_inf_nan=False)]
 Count = Annotated[int, Field(ge=0, le=2**53)]
 """A count or duration stored as int64 (milliseconds, megabytes)."""
 Names = Annotated[list[Identifier], Field(max_length=MAX_ITEMS)]
-JsonObject = Annotated[dict[str, Any], Field(max_length=MAX_KEYS)]
-"""Free-form options or metadata: at most ``MAX_KEYS`` keys at the top level."""
+
+_NUMBER = re.compile(r"^\s*[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?\s*$")
+
+
+def _not_a_number(value: Any) -> Any:
+    if isinstance(value, int | float) or (isinstance(value, str) and _NUMBER.match(value)):
+        raise ValueError("a timestamp is an ISO 8601 date-time, not a number")
+    return value
+
+
+Timestamp = Annotated[datetime, BeforeValidator(_not_a_number)]
+"""A date-time as the document says: ISO 8601 (pydantic would also read a number as Unix time,
+which in a request is almost always a unit mistake)."""
+
+
+def _plain_json(value: Any, depth: int = 0) -> Any:
+    """``value`` if it is JSON a store and a client can take: finite numbers, bounded nesting.
+
+    Python's JSON parser accepts ``NaN`` and ``Infinity``, which no JSON column, PostgreSQL's
+    included, and no strict client can read back.
+    """
+    if depth > MAX_DEPTH:
+        raise ValueError(f"nested deeper than {MAX_DEPTH} levels")
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ValueError("numbers must be finite (NaN and Infinity are not JSON)")
+    if isinstance(value, dict):
+        for item in value.values():
+            _plain_json(item, depth + 1)
+    elif isinstance(value, list | tuple):
+        for item in value:
+            _plain_json(item, depth + 1)
+    return value
+
+
+Json = Annotated[Any, AfterValidator(_plain_json)]
+"""Any JSON value (a response under test, an expected answer)."""
+JsonObject = Annotated[dict[str, Any], Field(max_length=MAX_KEYS), AfterValidator(_plain_json)]
+"""Free-form options or metadata: at most ``MAX_KEYS`` keys at the top level, plain JSON inside."""
 
 _M = TypeVar("_M", bound=BaseModel)
 

@@ -1,6 +1,6 @@
 """``HttpGovernanceClient``: the ``Governance`` protocol over the ``/v1`` HTTP contract.
 
-Keyword arguments are checked against the request models before anything is sent, raising
+Arguments are checked against the request models before anything is sent, raising
 ``InvalidRequest`` as the embedded implementation does (and as a 422 from the server becomes).
 
 Errors come back as the same ``GovernanceError`` subclasses with their structured fields (the
@@ -34,7 +34,7 @@ from ecosystem.governance.models import (
     ReserveRequest,
     SettleRequest,
 )
-from ecosystem.models import validated
+from ecosystem.models import revalidated, validated
 
 _STATUSES = TypeAdapter(list[BudgetStatus])
 _EVENTS = TypeAdapter(list[AuditEvent])
@@ -75,11 +75,11 @@ class HttpGovernanceClient(ServiceClient):
             raise ServiceProtocolError(f"governance answered {what} with a body outside the contract: {exc}") from exc
 
     async def evaluate_policies(self, request: PolicyEvaluationRequest) -> PolicyDecision:
-        data = await self._post("/v1/policies/evaluate", request.model_dump(mode="json"))
+        data = await self._post("/v1/policies/evaluate", revalidated(request).model_dump(mode="json"))
         return self._parse(PolicyDecision, data, "policies/evaluate")  # type: ignore[no-any-return]
 
     async def record_cost(self, record: CostRecord) -> CostRecord:
-        data = await self._post("/v1/costs", record.model_dump(mode="json"))
+        data = await self._post("/v1/costs", revalidated(record).model_dump(mode="json"))
         return self._parse(CostRecord, data, "costs")  # type: ignore[no-any-return]
 
     async def check_budget(
@@ -124,9 +124,10 @@ class HttpGovernanceClient(ServiceClient):
         return self._parse(Reservation, data, "budgets/release")  # type: ignore[no-any-return]
 
     async def record_approval(self, approval: ApprovalRecord) -> None:
-        await self._post("/v1/approvals", approval.model_dump(mode="json"))
+        await self._post("/v1/approvals", revalidated(approval).model_dump(mode="json"))
 
     async def audit(self, query: AuditQuery) -> list[AuditEvent]:
+        query = revalidated(query)
         params: dict[str, Any] = {"limit": query.limit}
         for key in ("workflow", "run_id", "kind"):
             value = getattr(query, key)

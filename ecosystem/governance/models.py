@@ -23,6 +23,7 @@ from ecosystem.models import (
     Note,
     StrictModel,
     Text,
+    Timestamp,
     Tokens,
     Usd,
     UsdLimit,
@@ -109,7 +110,7 @@ class CostRecord(StrictModel):
     total_tokens: Tokens = 0
     cost_usd: Usd
     cached: bool = False
-    timestamp: datetime = Field(default_factory=_now)
+    timestamp: Timestamp = Field(default_factory=_now)
     reservation_id: Identifier | None = None
     id: Identifier | None = Field(default=None, description="Ledger id, set once recorded.")
 
@@ -166,7 +167,7 @@ class AuditQuery(StrictModel):
     workflow: Identifier | None = None
     run_id: Identifier | None = None
     kind: Identifier | None = None
-    since: datetime | None = None
+    since: Timestamp | None = None
     limit: int = Field(default=100, ge=1, le=10_000)
 
 

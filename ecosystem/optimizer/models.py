@@ -36,6 +36,7 @@ from ecosystem.models import (
     Names,
     Number,
     StrictModel,
+    Timestamp,
     Tokens,
     Usd,
     parse_duration,
@@ -62,7 +63,7 @@ class PerformanceMetric(StrictModel):
     )
     task_id: Identifier
     executor: Identifier
-    timestamp: datetime = Field(default_factory=_now, description="When the metric was taken (UTC).")
+    timestamp: Timestamp = Field(default_factory=_now, description="When the metric was taken (UTC).")
     execution_time_ms: Count
     cpu_usage_percent: Number = Field(default=0.0, ge=0, description="Process CPU over the task (see ``resources``).")
     memory_usage_mb: Count = Field(default=0, description="Peak process RSS during the task, MB.")
@@ -91,8 +92,8 @@ class PerformanceMetric(StrictModel):
     )
     temperature: float | None = Field(default=None, ge=0, le=2)
     status: MetricStatus = "completed"
-    started_at: datetime | None = None
-    finished_at: datetime | None = None
+    started_at: Timestamp | None = None
+    finished_at: Timestamp | None = None
     depends_on: Names = Field(default_factory=list, description="The task's dependsOn in the plan that ran.")
     data_dependencies: Names = Field(
         default_factory=list,

@@ -24,6 +24,7 @@ from ecosystem.models import (
     MAX_KEYS,
     NO_NUL,
     Identifier,
+    Json,
     JsonObject,
     Score,
     StrictModel,
@@ -71,8 +72,8 @@ class EvaluationRequest(StrictModel):
     """Evaluate one response with a set of metrics."""
 
     task_id: Identifier = Field(description="The workflow task whose output is evaluated.")
-    response: Any = Field(description="The output under test: text, or any JSON value.")
-    ground_truth: Any | None = Field(default=None, description="Expected output, when known.")
+    response: Json = Field(description="The output under test: text, or any JSON value.")
+    ground_truth: Json | None = Field(default=None, description="Expected output, when known.")
     prompt: Text | None = Field(default=None, description="The prompt that produced the response.")
     metrics: list[MetricName] = Field(
         default_factory=lambda: ["accuracy"], max_length=MAX_ITEMS, description="Metric names."

@@ -157,4 +157,6 @@ async def test_out_of_bounds_request_is_invalid_on_both_backends(forge: Forge) -
         await forge.infer(request.model_copy(update={"model": "m" * 201}))
     with pytest.raises(ForgeInvalidRequest, match="inputs"):
         await forge.run_tool("response-formatter", {f"k{i}": i for i in range(1001)})
+    with pytest.raises(ForgeInvalidRequest, match="finite"):
+        await forge.infer(request.model_copy(update={"metadata": {"score": float("nan")}}))
 
