@@ -33,8 +33,11 @@ from ecosystem.models import (
 
 MetricName = Annotated[str, Field(min_length=1, max_length=100, pattern=NO_NUL)]
 """A metric's or custom evaluator's name (the store's ``evaluation_scores.metric`` is 100 chars)."""
-Weight = Annotated[float, Field(le=1e6, allow_inf_nan=False)]
-"""A metric's weight; the engine refuses negative ones with the request's other problems."""
+Weight = Annotated[float, Field(ge=-1e6, le=1e6, allow_inf_nan=False)]
+"""A metric's weight as given: finite; the engine refuses negative ones with the request's other
+problems (every problem of a request is reported at once)."""
+Threshold = Annotated[float, Field(ge=-1e6, le=1e6, allow_inf_nan=False)]
+"""A per-metric threshold as given: finite; the engine refuses one outside 0..1 the same way."""
 Millis = Annotated[float, Field(ge=0, le=1e15, allow_inf_nan=False)]
 
 #: Default pass thresholds on each metric's 0..1 score (higher is always better; toxicity's score
@@ -78,7 +81,7 @@ class EvaluationRequest(StrictModel):
     metrics: list[MetricName] = Field(
         default_factory=lambda: ["accuracy"], max_length=MAX_ITEMS, description="Metric names."
     )
-    thresholds: dict[MetricName, Score] = Field(
+    thresholds: dict[MetricName, Threshold] = Field(
         default_factory=dict, max_length=MAX_ITEMS, description="Per-metric pass thresholds."
     )
     weights: dict[MetricName, Weight] = Field(

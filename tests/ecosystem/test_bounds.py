@@ -42,3 +42,14 @@ def test_a_refusal_names_every_field_and_never_echoes_the_value() -> None:
         validated(CostRecord, {"task_id": "t", "workflow_id": "w", "cost_usd": 1e20})
     with pytest.raises(InvalidRequest, match="task_id: String should match pattern"):
         validated(CostRecord, {"task_id": "a\x00b", "workflow_id": "w", "cost_usd": 1})
+
+
+def test_thresholds_and_weights_are_finite_and_their_ranges_left_to_the_engine() -> None:
+    from ecosystem.testbench.models import EvaluationRequest
+
+    base = {"task_id": "t", "response": "x", "metrics": ["exact_match"]}
+    # Out of 0..1 or negative is reported by the engine with the request's other problems.
+    assert validated(EvaluationRequest, {**base, "thresholds": {"exact_match": 1.5}, "weights": {"exact_match": -1}})
+    for field in ("thresholds", "weights"):
+        with pytest.raises(InvalidRequest, match=f"{field}.exact_match: Input should be a finite number"):
+            validated(EvaluationRequest, {**base, field: {"exact_match": float("inf")}})
