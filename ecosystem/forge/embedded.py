@@ -20,6 +20,8 @@ and ``cost`` from the price table (``model_aliases`` map a gateway's alias to a 
 model without a price costs ``None`` and is logged once.  An offline answer costs what
 ``offline_cost`` says, and carries what its usage would cost at the model's list price in
 ``metadata.list_price_cost``, so a saving (prompt caching, a cheaper model) is visible offline.
+A request outside the models' bounds is ``ForgeInvalidRequest`` before anything else, as the
+server's 422 is.
 """
 
 from __future__ import annotations
@@ -49,6 +51,7 @@ from ecosystem.forge.models import (
     ForgeInferenceRequest,
     ForgeInferenceResponse,
     ModelInfo,
+    ToolRequest,
 )
 from ecosystem.forge.prices import PriceTable
 from ecosystem.forge.providers.anthropic import AnthropicProvider
@@ -59,6 +62,7 @@ from ecosystem.forge.providers.openai import OpenAIProvider
 from ecosystem.forge.providers.openai_compatible import OpenAICompatibleProvider
 from ecosystem.forge.ratelimit import RateLimiter, estimate_request_tokens
 from ecosystem.forge.tools import ToolRegistry
+from ecosystem.models import revalidated, validated
 
 logger = logging.getLogger("ecosystem.forge")
 
@@ -318,6 +322,7 @@ class EmbeddedForge:
 
     async def infer(self, request: ForgeInferenceRequest) -> ForgeInferenceResponse:
         started = time.perf_counter()
+        request = revalidated(request, error=ForgeInvalidRequest)
         provider, model = self.route(request)
         if not request.conversation():
             raise ForgeInvalidRequest("the request has neither a prompt nor messages")
@@ -341,6 +346,7 @@ class EmbeddedForge:
     async def embed(self, request: EmbeddingRequest) -> EmbeddingResponse:
         """Vectors for ``request.input``, in order, with usage and cost."""
         started = time.perf_counter()
+        request = revalidated(request, error=ForgeInvalidRequest)
         provider, model = self.route_embedding(request)
         adapter = self._adapter(provider)
         if isinstance(adapter, OfflineProvider):
@@ -394,7 +400,8 @@ class EmbeddedForge:
     # ------------------------------------------------------------------ tools and models
 
     async def run_tool(self, name: str, inputs: dict[str, Any]) -> dict[str, Any]:
-        return await self.tools.run(name, inputs)
+        body = validated(ToolRequest, {"inputs": inputs}, error=ForgeInvalidRequest)
+        return await self.tools.run(name, dict(body.inputs))
 
     async def list_models(self) -> list[ModelInfo]:
         settings = self.settings

@@ -8,7 +8,8 @@
         ├── ModelNotFound             404: unknown model or provider (falls back)
         ├── ForgeTimeout              504: the provider did not answer in time (retryable; falls back)
         ├── ForgeServiceUnavailable   503/5xx, Anthropic 529 overloaded, dropped connections (retryable; falls back)
-        ├── ForgeInvalidRequest       400: the provider rejected the request's content
+        ├── ForgeInvalidRequest       400: the provider rejected the request's content (also an
+        │                             ``InvalidRequest``, raised too for a request outside Forge's bounds)
         ├── ForgeContentFiltered      the provider's safety system blocked the prompt or the answer (falls back)
         ├── ForgeMalformedResponse    truncated, non-JSON or incomplete provider answers
         ├── ForgeSchemaViolation      422: the answer does not match the response schema, names the JSON path
@@ -33,7 +34,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from ecosystem.errors import EcosystemError
+from ecosystem.errors import EcosystemError, InvalidRequest
 
 
 class ForgeError(EcosystemError):
@@ -88,7 +89,7 @@ class ForgeServiceUnavailable(ForgeError):
     retryable = True
 
 
-class ForgeInvalidRequest(ForgeError):
+class ForgeInvalidRequest(ForgeError, InvalidRequest):
     type = "invalid_request"
     status = 400
 
