@@ -36,14 +36,16 @@ from typing import Any
 
 from prefect import task
 from prefect.context import TaskRunContext, get_run_context
+from pydantic import ValidationError
 
 from compiler.checks import type_name_of, value_matches
 from compiler.document import RetryPolicy
 from compiler.plan import ExecutionPlan, PlanNode
 from ecosystem.errors import provider_hint
 from ecosystem.forge.attempts import backoff_delay as _backoff
+from ecosystem.models import describe_errors
 from tasks.base import ExecutorContext, TaskOutput
-from tasks.errors import OutputTypeError, TaskTimeout, redacted
+from tasks.errors import ExecutorError, OutputTypeError, TaskTimeout, redacted
 from tasks.forge import attempt_policy
 from tasks.registry import body_for
 from tasks.state import JSON, Slot, WorkflowRun
@@ -167,11 +169,17 @@ async def execute_node(
 
 
 async def _call(body: Any, inputs: dict[str, JSON], ctx: ExecutorContext) -> Any:
-    """An async body is awaited; a plain function runs on the run's pool of worker threads."""
-    if inspect.iscoroutinefunction(body):
-        return await body(inputs, ctx)
-    produced = await ctx.services.run_blocking(body, inputs, ctx)
-    return await produced if inspect.isawaitable(produced) else produced
+    """An async body is awaited; a plain function runs on the run's pool of worker threads.  A
+    request a body could not build from its inputs (a pydantic ``ValidationError``) is the
+    inputs' fault: it fails the task as ``invalid_request`` in plain sentences."""
+    try:
+        if inspect.iscoroutinefunction(body):
+            return await body(inputs, ctx)
+        produced = await ctx.services.run_blocking(body, inputs, ctx)
+        return await produced if inspect.isawaitable(produced) else produced
+    except ValidationError as exc:
+        raise ExecutorError(f"task '{ctx.task_id}' got inputs it cannot use: {describe_errors(exc.errors())}",
+                            kind="invalid_request") from None
 
 
 def check_output_types(node: PlanNode, values: dict[str, JSON]) -> None:
