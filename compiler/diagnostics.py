@@ -27,6 +27,7 @@ CODES: dict[str, str] = {
     "E102": "duplicate key",
     "E103": "document is not a mapping",
     "E104": "document too large or too deeply nested",
+    "E106": "YAML aliases expand too far",
     "E201": "unknown field",
     "E202": "missing required field",
     "E203": "invalid value",
