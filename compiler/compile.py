@@ -3,6 +3,8 @@
 Runs the phases in order for every document of a file and collects every diagnostic.  A
 document with schema errors stops after schema validation (later phases would only report
 consequences of the same mistakes); one with only semantic errors still reports all of them.
+A file shows its first ``max_diagnostics`` diagnostics plus a count of the rest
+(``diagnostics.limit_diagnostics``).
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from compiler.checks import Analysis, Checker
-from compiler.diagnostics import CompilationFailed, Diagnostic, sort_key
+from compiler.diagnostics import MAX_DIAGNOSTICS, CompilationFailed, Diagnostic, limit_diagnostics
 from compiler.document import Workflow, WorkflowInput
 from compiler.executors import ExecutorRegistry, default_registry
 from compiler.plan import BranchGate, ExecutionPlan, PlanNode, compute_levels
@@ -33,6 +35,8 @@ class CompileOptions:
     registry: ExecutorRegistry | None = None
     # Named OpenAI-compatible endpoints from config: `llm-forge:<name>` is then a known executor.
     providers: frozenset[str] = frozenset()
+    # Diagnostics shown per file (errors first); the rest are counted in one E107/W107. None: all.
+    max_diagnostics: int | None = MAX_DIAGNOSTICS
 
 
 @dataclass
@@ -96,7 +100,7 @@ def _compile_text(text: str, file: str, options: CompileOptions | None) -> Compi
         result.diagnostics.extend(found)
         if plan is not None:
             result.plans.append(plan)
-    result.diagnostics.sort(key=sort_key)
+    result.diagnostics = limit_diagnostics(result.diagnostics, options.max_diagnostics)
     if result.errors:
         result.plans = []
     return result
@@ -122,9 +126,10 @@ def compile_file(path: str | FilePath, options: CompileOptions | None = None) ->
 
 def compile_document(data: Mapping[str, Any], file: str = "<document>", options: CompileOptions | None = None) -> CompileResult:
     """Compile an already-loaded document (a workflow passed as a flow parameter)."""
+    options = options or CompileOptions()
     doc = SourceDocument(dict(data), file, 0, 1)
-    plan, diagnostics = compile_source(doc, options or CompileOptions())
-    result = CompileResult([plan] if plan is not None else [], sorted(diagnostics, key=sort_key))
+    plan, diagnostics = compile_source(doc, options)
+    result = CompileResult([plan] if plan is not None else [], limit_diagnostics(diagnostics, options.max_diagnostics))
     if result.errors:
         result.plans = []
     return result
@@ -148,7 +153,7 @@ def compile_source(doc: SourceDocument, options: CompileOptions) -> tuple[Execut
         workflow = Workflow.model_validate(data)
     except ValidationError as exc:
         return None, translate(exc, Workflow, doc)
-    checker = Checker(workflow, doc, options.registry or default_registry(), options.providers)
+    checker = Checker(workflow, doc, options.registry or default_registry(), options.providers, options.max_diagnostics)
     analysis = checker.run()
     if any(d.is_error for d in analysis.diagnostics):
         return None, analysis.diagnostics

@@ -1,11 +1,18 @@
-"""Compile work is bounded by the input: alias budgets per file.  Assertions are on what a user sees (codes, positions, hints, how much is
+"""Compile work is bounded by the input: alias budgets per file, capped diagnostics and hints.  Assertions are on what a user sees (codes, positions, hints, how much is
 printed), never on time; bench/compile.py times the same files."""
 
 from __future__ import annotations
 
-from compiler.compile import compile_text
-from compiler.diagnostics import Diagnostic
+import difflib
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from compiler.compile import CompileOptions, compile_text
+from compiler.diagnostics import MAX_DIAGNOSTICS, MAX_LISTED, Diagnostic, Suggestions, did_you_mean
 from compiler.source import MAX_ALIAS_NODES, load_documents
+from llm_orchestrator.cli import app
 
 HEADER = "apiVersion: orchestrator.llm/v1\nkind: Workflow\n"
 
@@ -79,3 +86,99 @@ def test_anchors_used_in_every_task_stay_within_the_budget() -> None:
     result = compile_text(text, "anchored.yaml")
     assert result.ok, _rendered(result.errors[:3])
     assert result.plan.nodes["t1999"].retry == result.plan.nodes["t0"].retry
+
+
+# -- many mistakes: capped diagnostics, bounded hints ---------------------------------------------
+
+
+def typo_workflow(n: int) -> str:
+    """``n`` tasks; each depends on a task that does not exist and reads a misspelt one."""
+    lines = [HEADER + "metadata: {name: typos}\nspec:\n  tasks:"]
+    for i in range(n):
+        lines.append(f"    - id: task_{i}\n      executor: orchestrator:template\n      dependsOn: [sumarize]\n"
+                     f"      inputs: {{template: \"${{{{ tasks.tsak_{i}.outputs.text }}}}\"}}")
+    return "\n".join(lines) + "\n"
+
+
+def test_two_thousand_typos_print_a_bounded_report_with_hints() -> None:
+    result = compile_text(typo_workflow(2_000), "typos.yaml")
+    shown, note = result.diagnostics[:-1], result.diagnostics[-1]
+    assert len(shown) == MAX_DIAGNOSTICS
+    assert {d.code for d in shown} == {"E204", "E403"}
+    assert note.code == "E107" and note.is_error
+    assert note.message == "3,900 more errors not shown (E204 ×1,950, E403 ×1,950)"
+    # The first hidden diagnostic is where the note points.
+    assert (note.line, note.column) > (shown[-1].line, shown[-1].column)
+    for d in shown:
+        if d.code == "E403":  # tasks.tsak_7 -> task_7
+            assert d.hint == f"did you mean '{d.message.split(chr(39))[1].replace('tsak', 'task')}'?"
+        else:  # nothing is close to 'sumarize': a few task ids, and how many there are
+            assert d.hint is not None and d.hint.startswith("tasks in this workflow: task_0, task_1, ")
+            assert d.hint.endswith("(2,000 in all)") and d.hint.count(",") == MAX_LISTED + 1
+    assert len(_rendered(result.diagnostics)) < 100_000
+
+
+def test_every_diagnostic_can_be_asked_for() -> None:
+    result = compile_text(typo_workflow(150), "typos.yaml", CompileOptions(max_diagnostics=None))
+    assert len(result.diagnostics) == 300
+    assert all(d.hint for d in result.diagnostics)
+    assert not any(d.code == "E107" for d in result.diagnostics)
+
+
+def test_errors_are_kept_before_warnings() -> None:
+    # 150 undeclared workflow inputs (W405 each) and one unknown task near the end of the file.
+    tasks = "".join(f"    - id: t{i}\n      executor: orchestrator:template\n"
+                    f"      inputs: {{template: '${{{{ workflow.inputs.undeclared_{i} }}}}'}}\n" for i in range(150))
+    text = HEADER + "metadata: {name: noisy}\nspec:\n  tasks:\n" + tasks + (
+        "    - id: last\n      executor: orchestrator:template\n      dependsOn: [nope]\n      inputs: {template: x}\n")
+    result = compile_text(text, "noisy.yaml")
+    codes = [d.code for d in result.diagnostics]
+    assert "E204" in codes and codes.count("W405") == MAX_DIAGNOSTICS - 1
+    assert result.diagnostics[-1].code == "W107" and not result.diagnostics[-1].is_error
+    assert result.diagnostics[-1].message == "51 more warnings not shown (W405 ×51)"
+
+
+def test_many_warnings_alone_do_not_fail_the_compile() -> None:
+    tasks = "".join(f"    - id: t{i}\n      executor: orchestrator:template\n"
+                    f"      inputs: {{template: '${{{{ workflow.inputs.undeclared_{i} }}}}'}}\n" for i in range(120))
+    result = compile_text(HEADER + "metadata: {name: noisy}\nspec:\n  tasks:\n" + tasks, "noisy.yaml")
+    assert result.ok and len(result.plan.nodes) == 120
+    assert [d.code for d in result.diagnostics][-1] == "W107"
+
+
+def test_suggestions_agree_with_difflib() -> None:
+    names = ["summarize", "summary", "classify", "extract_fields", "response", "prompt", "translate", "score",
+             *(f"task_{i}" for i in range(300))]
+    words = ["sumarize", "summry", "clasify", "extract_field", "respones", "promt", "xyz", "tsak_12", "task12",
+             "task_1000", "scores", "", "translation", "sumary"]
+    suggestions = Suggestions(names)
+    for word in words:
+        expected = difflib.get_close_matches(word, names, n=1)
+        assert suggestions.closest(word) == (expected[0] if expected else None), word
+    assert did_you_mean("sumarize", names) == "did you mean 'summarize'?"
+
+
+def test_fallback_lists_are_capped() -> None:
+    names = [f"n{i}" for i in range(50)]
+    assert Suggestions(names).hint("zzzzzzzz", "known") == (
+        "known: " + ", ".join(names[:MAX_LISTED]) + ", … (50 in all)")
+    assert Suggestions(["a", "b"]).hint("zzzzzzzz", "known") == "known: a, b"
+
+
+# -- the command line -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("name", "text", "code"),
+    [("bomb.yaml", BOMB, "E106"), ("bombs.yaml", "\n---\n".join([BOMB] * 10), "E106"),
+     ("typos.yaml", typo_workflow(2_000), "E107")],
+)
+def test_validate_prints_a_bounded_report(tmp_path: Path, name: str, text: str, code: str) -> None:
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+    result = CliRunner().invoke(app, ["validate", str(path)])
+    assert result.exit_code == 1
+    assert "Traceback" not in result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+    assert f" {code} " in result.output
+    assert len(result.output.encode()) < 100_000
