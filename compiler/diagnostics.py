@@ -42,6 +42,7 @@ CODES: dict[str, str] = {
     "E102": "duplicate key",
     "E103": "document is not a mapping",
     "E104": "document too large or too deeply nested",
+    "E105": "file too large",
     "E106": "YAML aliases expand too far",
     "E107": "too many diagnostics: the rest are counted, not shown",
     "E201": "unknown field",

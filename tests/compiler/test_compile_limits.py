@@ -1,4 +1,5 @@
-"""Compile work is bounded by the input: alias budgets per file, capped diagnostics and hints.  Assertions are on what a user sees (codes, positions, hints, how much is
+"""Compile work is bounded by the input: alias budgets per file, capped diagnostics and hints,
+and a file size limit.  Assertions are on what a user sees (codes, positions, hints, how much is
 printed), never on time; bench/compile.py times the same files."""
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from compiler.compile import CompileOptions, compile_text
+from compiler.compile import MAX_FILE_BYTES, CompileOptions, compile_file, compile_text
 from compiler.diagnostics import MAX_DIAGNOSTICS, MAX_LISTED, Diagnostic, Suggestions, did_you_mean
 from compiler.source import MAX_ALIAS_NODES, load_documents
 from llm_orchestrator.cli import app
@@ -163,6 +164,41 @@ def test_fallback_lists_are_capped() -> None:
     assert Suggestions(names).hint("zzzzzzzz", "known") == (
         "known: " + ", ".join(names[:MAX_LISTED]) + ", … (50 in all)")
     assert Suggestions(["a", "b"]).hint("zzzzzzzz", "known") == "known: a, b"
+
+
+# -- file size ------------------------------------------------------------------------------------
+
+
+def test_oversized_text_is_refused_before_parsing() -> None:
+    text = HEADER + "metadata: {name: big}\n# " + "x" * MAX_FILE_BYTES + "\n"
+    result = compile_text(text, "big.yaml")
+    assert [(d.code, d.line, d.column) for d in result.diagnostics] == [("E105", 1, 1)]
+    assert "at most 10 MiB" in result.diagnostics[0].message and result.diagnostics[0].hint
+
+
+def test_size_counts_utf8_bytes_not_characters() -> None:
+    text = HEADER + "metadata: {name: big}\n# " + "é" * (MAX_FILE_BYTES // 2 + 1) + "\n"
+    assert len(text) < MAX_FILE_BYTES
+    assert [d.code for d in compile_text(text, "big.yaml").diagnostics] == ["E105"]
+
+
+def test_oversized_file_is_refused_without_reading_it(tmp_path: Path) -> None:
+    path = tmp_path / "big.yaml"
+    with path.open("wb") as handle:
+        handle.truncate(MAX_FILE_BYTES + 1)  # sparse: nothing is written, and nothing should be read
+    result = compile_file(path)
+    assert [d.code for d in result.diagnostics] == ["E105"]
+    assert result.diagnostics[0].file == str(path)
+
+
+def test_a_ten_thousand_task_workflow_is_well_under_the_limit() -> None:
+    task = ("    - id: t{i}\n      executor: llm-forge:claude-api\n      dependsOn: [t{j}]\n"
+            "      if: ${{{{ tasks.t{j}.outputs.response != '' }}}}\n      inputs:\n"
+            "        prompt: \"Summarise in three sentences: ${{{{ tasks.t{j}.outputs.response }}}}\"\n"
+            "        config: {{model: claude-haiku-4-5, temperature: 0.2, max_tokens: 500}}\n"
+            "      retry: {{maxAttempts: 3, backoff: exponential}}\n      timeout: 5m\n")
+    text = HEADER + "spec:\n  tasks:\n" + "".join(task.format(i=i, j=max(i - 1, 0)) for i in range(10_000))
+    assert len(text.encode()) < MAX_FILE_BYTES / 2
 
 
 # -- the command line -----------------------------------------------------------------------------
