@@ -8,10 +8,12 @@ report them), and safety (only the YAML core schema is constructed).
 
 Aliases are where a small text becomes a large value: the composer shares one node for every use
 of an anchor, and building values copies it each time, so aliases of aliases multiply ("billion
-laughs": 400 bytes, a billion nodes).  The budgets are therefore per *file*, shared by all its
-documents, so ten copies of a bomb cost no more than one: ``MAX_ALIAS_NODES`` nodes made by
+laughs": 342 bytes, 387 million strings).  The budgets are therefore per *file*, shared by all
+its documents, so ten copies of a bomb cost no more than one: ``MAX_ALIAS_NODES`` nodes made by
 copying aliased collections (merge keys included), and ``MAX_NODES`` nodes in all.  Reaching
-either stops the load at once with one diagnostic; documents after it are not read.
+either stops the load at once with one diagnostic; documents after it are not read.  (The
+composer itself reads a whole document before any budget applies; its work is linear in the
+text, which ``compile.MAX_FILE_BYTES`` bounds.)
 
 Dates stay strings: a workflow is JSON-shaped data, and ``2025-11-14`` as a ``date`` object
 would surprise every consumer downstream.

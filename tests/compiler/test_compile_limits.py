@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from compiler import source
 from compiler.compile import MAX_FILE_BYTES, CompileOptions, compile_file, compile_text
 from compiler.diagnostics import MAX_DIAGNOSTICS, MAX_LISTED, Diagnostic, Suggestions, did_you_mean
 from compiler.source import MAX_ALIAS_NODES, load_documents
@@ -66,6 +67,15 @@ def test_the_budget_is_per_file_not_per_document() -> None:
     assert len(documents) == 3
     assert [d.code for d in diagnostics] == ["E106"]
     assert "in document 4" in diagnostics[0].message
+
+
+def test_the_node_limit_is_per_file_too(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(source, "MAX_NODES", 50)
+    one = "items: [" + ", ".join(["x"] * 20) + "]\n"  # 22 nodes
+    documents, diagnostics = load_documents("---\n".join([one] * 5), "many.yaml")
+    assert len(documents) == 2
+    assert [(d.code, d.line) for d in diagnostics] == [("E104", 5)]
+    assert diagnostics[0].message == "the file holds more than 50 YAML nodes (expanded aliases included)"
 
 
 def test_merge_keys_count_against_the_budget() -> None:
