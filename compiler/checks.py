@@ -6,7 +6,7 @@ workflow inputs, contexts), certain type errors, dependencies and cycles.  Each 
 parsed exactly once here; the dependencies the plan uses are the union of ``dependsOn`` and
 every task an expression reads.
 
-Hints that search the document's own names (task ids) are deferred: ``report`` takes a callable,
+Hints that search many names (task ids, the executor catalogue) are deferred: ``report`` takes a callable,
 and ``run`` calls it only for diagnostics the file will show (``limit_diagnostics`` keeps the
 first ``max_diagnostics`` by ``priority``, and a document's share of those is within its own
 first ``max_diagnostics``).  So 2,000 misspelt references cost a hundred searches, not 2,000.
@@ -96,6 +96,7 @@ class Checker:
         self._deferred: dict[int, Callable[[], str | None]] = {}  # diagnostic index -> its hint, made on demand
         self._task_names: Suggestions | None = None
         self._input_names: Suggestions | None = None
+        self._executor_names: Suggestions | None = None
 
     # -- reporting -------------------------------------------------------------------------------
     def report(self, code: str, message: str, path: Path, hint: str | Callable[[], str | None] | None = None, *,
@@ -126,6 +127,24 @@ class Checker:
                 self._task_names = Suggestions(self.tasks)
             return self._task_names.hint(word, "tasks in this workflow")
         return make
+
+    def executor_hint(self, ref: ExecutorRef) -> str:
+        """The hint for an unknown executor: the closest reference, or what there is to choose from."""
+        known = self.registry.references()
+        if self._executor_names is None:
+            self._executor_names = Suggestions(k for k in known if not k.endswith("*"))
+        close = self._executor_names.closest(str(ref))
+        hint = f"did you mean '{close}'?" if close is not None else None
+        if ref.namespace == "llm-forge" and ref.name == "tool":
+            tools = sorted({*(k.split(":")[2] for k in known if k.startswith("llm-forge:tool:") and not k.endswith("*")),
+                            *(self._tools or [])})
+            return (hint + " " if hint else "") + listing("known tools", tools) + "; user tools register through the entry-point group 'llm_orchestrator.tools'"
+        if ref.namespace == "llm-forge" and ref.sub is None:
+            return (hint + " " if hint else "") + "named endpoints must be configured under integrations.llm-forge.endpoints"
+        if hint is None:
+            namespaces = sorted({k.split(':')[0] for k in known})
+            return f"known namespaces: {', '.join(namespaces)}; run `llm-orchestrator schema` for the catalogue"
+        return hint
 
     def input_suggestion(self, word: str) -> str | None:
         if self._input_names is None:
@@ -233,18 +252,7 @@ class Checker:
         info.ref = ref
         spec = self.lookup(ref)
         if spec is None:
-            known = self.registry.references()
-            hint = did_you_mean(str(ref), [k for k in known if not k.endswith("*")])
-            if ref.namespace == "llm-forge" and ref.name == "tool":
-                tools = sorted({*(k.split(":")[2] for k in known if k.startswith("llm-forge:tool:") and not k.endswith("*")),
-                                *(self._tools or [])})
-                hint = (hint + " " if hint else "") + listing("known tools", tools) + "; user tools register through the entry-point group 'llm_orchestrator.tools'"
-            elif ref.namespace == "llm-forge" and ref.sub is None:
-                hint = (hint + " " if hint else "") + "named endpoints must be configured under integrations.llm-forge.endpoints"
-            elif hint is None:
-                namespaces = sorted({k.split(':')[0] for k in known})
-                hint = f"known namespaces: {', '.join(namespaces)}; run `llm-orchestrator schema` for the catalogue"
-            self.report("E301", f"unknown executor '{ref}'", (*path, "executor"), hint)
+            self.report("E301", f"unknown executor '{ref}'", (*path, "executor"), lambda: self.executor_hint(ref))
             return
         info.spec = spec
         if task.type is not None and task.type not in spec.task_types:

@@ -140,8 +140,8 @@ class Suggestions:
     whose bound reaches the cutoff, and difflib's ratio then runs only on the ``_RATIO_TRIES``
     most alike of them (most shared character pairs, then highest bound), so near-identical
     names (task_1 ... task_2000) stay cheap.  Among such names the answer may differ from
-    difflib's by a hair (a tie broken otherwise); it is still a close one.  Answers are memoised
-    per word.
+    difflib's by a hair (a tie broken otherwise); it is still a close one.  With no more names
+    than that, difflib runs on them all.  Answers are memoised per word.
     """
 
     def __init__(self, names: Iterable[str]) -> None:
@@ -172,6 +172,10 @@ class Suggestions:
 
     def closest(self, word: str) -> str | None:
         if word in self._memo:
+            return self._memo[word]
+        if len(self.names) <= _RATIO_TRIES:  # few names: difflib itself, exactly
+            matches = difflib.get_close_matches(word, self.names, n=1, cutoff=_CUTOFF)
+            self._memo[word] = matches[0] if matches else None
             return self._memo[word]
         if self._bits is None:
             self._bits = self._index()

@@ -129,6 +129,14 @@ def test_two_thousand_typos_print_a_bounded_report_with_hints() -> None:
     assert len(_rendered(result.diagnostics)) < 100_000
 
 
+def test_unknown_executors_get_their_hint_within_the_cap() -> None:
+    tasks = "".join(f"    - id: t{i}\n      executor: llm-forge:claude-apii\n      inputs: {{prompt: hi}}\n" for i in range(300))
+    result = compile_text(HEADER + "metadata: {name: many}\nspec:\n  tasks:\n" + tasks, "many.yaml")
+    assert [d.code for d in result.diagnostics] == ["E301"] * MAX_DIAGNOSTICS + ["E107"]
+    assert all(d.hint and d.hint.startswith("did you mean 'llm-forge:claude-api'?") for d in result.diagnostics[:-1])
+    assert result.diagnostics[-1].message == "200 more errors not shown (E301 ×200)"
+
+
 def test_every_diagnostic_can_be_asked_for() -> None:
     result = compile_text(typo_workflow(150), "typos.yaml", CompileOptions(max_diagnostics=None))
     assert len(result.diagnostics) == 300
