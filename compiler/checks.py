@@ -5,19 +5,32 @@ executors and task types, executor inputs, expression syntax, references (tasks,
 workflow inputs, contexts), certain type errors, dependencies and cycles.  Each ``${{ }}`` is
 parsed exactly once here; the dependencies the plan uses are the union of ``dependsOn`` and
 every task an expression reads.
+
+Hints that search many names (task ids, the executor catalogue) are deferred: ``report`` takes a callable,
+and ``run`` calls it only for diagnostics the file will show (``limit_diagnostics`` keeps the
+first ``max_diagnostics`` by ``priority``, and a document's share of those is within its own
+first ``max_diagnostics``).  So 2,000 misspelt references cost a hundred searches, not 2,000.
 """
 
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field, replace
 from typing import Annotated, Any
 
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from compiler.catalogue import InferenceInputs
-from compiler.diagnostics import Diagnostic, Severity, did_you_mean
+from compiler.diagnostics import (
+    MAX_DIAGNOSTICS,
+    Diagnostic,
+    Severity,
+    Suggestions,
+    did_you_mean,
+    listing,
+    priority,
+)
 from compiler.document import TASK_ID_PATTERN, Task, Workflow
 from compiler.executors import ExecutorRef, ExecutorRegistry, ExecutorSpec, tool_names_from_entry_points
 from compiler.expressions import (
@@ -67,7 +80,8 @@ class Analysis:
 
 
 class Checker:
-    def __init__(self, workflow: Workflow, doc: SourceDocument, registry: ExecutorRegistry, providers: frozenset[str]) -> None:
+    def __init__(self, workflow: Workflow, doc: SourceDocument, registry: ExecutorRegistry, providers: frozenset[str],
+                 max_diagnostics: int | None = MAX_DIAGNOSTICS) -> None:
         self.wf = workflow
         self.doc = doc
         self.registry = registry
@@ -78,12 +92,65 @@ class Checker:
         self.implicit_inputs: dict[str, None] = {}
         self.branch_ids: list[tuple[str, str, Path]] = []
         self._tools: list[str] | None = None
+        self.max_diagnostics = max_diagnostics
+        self._deferred: dict[int, Callable[[], str | None]] = {}  # diagnostic index -> its hint, made on demand
+        self._task_names: Suggestions | None = None
+        self._input_names: Suggestions | None = None
+        self._executor_names: Suggestions | None = None
 
     # -- reporting -------------------------------------------------------------------------------
-    def report(self, code: str, message: str, path: Path, hint: str | None = None, *, key: bool = False,
-               severity: Severity = Severity.ERROR) -> None:
+    def report(self, code: str, message: str, path: Path, hint: str | Callable[[], str | None] | None = None, *,
+               key: bool = False, severity: Severity = Severity.ERROR) -> None:
         line, col = self.doc.position(path, key=key)
+        if callable(hint):
+            self._deferred[len(self.diagnostics)] = hint
+            hint = None
         self.diagnostics.append(Diagnostic(code, message, self.doc.file, line, col, hint, severity))
+
+    def resolve_hints(self) -> None:
+        """Make the deferred hints of the diagnostics that can be shown (see the module docstring)."""
+        if not self._deferred:
+            return
+        shown: range | set[int] = range(len(self.diagnostics))
+        if self.max_diagnostics is not None and len(self.diagnostics) > self.max_diagnostics:
+            ranked = sorted(range(len(self.diagnostics)), key=lambda i: priority(self.diagnostics[i]))
+            shown = set(ranked[: self.max_diagnostics])
+        for index, make in self._deferred.items():
+            if index in shown:
+                self.diagnostics[index] = replace(self.diagnostics[index], hint=make())
+        self._deferred.clear()
+
+    def task_hint(self, word: str) -> Callable[[], str | None]:
+        """The deferred hint for an unknown task id: the closest id, or a few of them."""
+        def make() -> str | None:
+            if self._task_names is None:
+                self._task_names = Suggestions(self.tasks)
+            return self._task_names.hint(word, "tasks in this workflow")
+        return make
+
+    def executor_hint(self, ref: ExecutorRef) -> str:
+        """The hint for an unknown executor: the closest reference, or what there is to choose from."""
+        known = self.registry.references()
+        if self._executor_names is None:
+            self._executor_names = Suggestions(k for k in known if not k.endswith("*"))
+        close = self._executor_names.closest(str(ref))
+        hint = f"did you mean '{close}'?" if close is not None else None
+        if ref.namespace == "llm-forge" and ref.name == "tool":
+            tools = sorted({*(k.split(":")[2] for k in known if k.startswith("llm-forge:tool:") and not k.endswith("*")),
+                            *(self._tools or [])})
+            return (hint + " " if hint else "") + listing("known tools", tools) + "; user tools register through the entry-point group 'llm_orchestrator.tools'"
+        if ref.namespace == "llm-forge" and ref.sub is None:
+            return (hint + " " if hint else "") + "named endpoints must be configured under integrations.llm-forge.endpoints"
+        if hint is None:
+            namespaces = sorted({k.split(':')[0] for k in known})
+            return f"known namespaces: {', '.join(namespaces)}; run `llm-orchestrator schema` for the catalogue"
+        return hint
+
+    def input_suggestion(self, word: str) -> str | None:
+        if self._input_names is None:
+            self._input_names = Suggestions(self.declared_inputs)
+        match = self._input_names.closest(word)
+        return f"did you mean '{match}'?" if match is not None else None
 
     # -- entry -----------------------------------------------------------------------------------
     def run(self) -> Analysis:
@@ -99,6 +166,7 @@ class Checker:
         self.check_outputs()
         self.check_schedule()
         self.check_cycles()
+        self.resolve_hints()
         return Analysis(self.tasks, self.diagnostics, list(self.implicit_inputs), self.branch_ids)
 
     def check_header(self) -> None:
@@ -184,18 +252,7 @@ class Checker:
         info.ref = ref
         spec = self.lookup(ref)
         if spec is None:
-            known = self.registry.references()
-            hint = did_you_mean(str(ref), [k for k in known if not k.endswith("*")])
-            if ref.namespace == "llm-forge" and ref.name == "tool":
-                tools = sorted({*(k.split(":")[2] for k in known if k.startswith("llm-forge:tool:") and not k.endswith("*")),
-                                *(self._tools or [])})
-                hint = (hint + " " if hint else "") + f"known tools: {', '.join(tools)}; user tools register through the entry-point group 'llm_orchestrator.tools'"
-            elif ref.namespace == "llm-forge" and ref.sub is None:
-                hint = (hint + " " if hint else "") + "named endpoints must be configured under integrations.llm-forge.endpoints"
-            elif hint is None:
-                namespaces = sorted({k.split(':')[0] for k in known})
-                hint = f"known namespaces: {', '.join(namespaces)}; run `llm-orchestrator schema` for the catalogue"
-            self.report("E301", f"unknown executor '{ref}'", (*path, "executor"), hint)
+            self.report("E301", f"unknown executor '{ref}'", (*path, "executor"), lambda: self.executor_hint(ref))
             return
         info.spec = spec
         if task.type is not None and task.type not in spec.task_types:
@@ -222,7 +279,7 @@ class Checker:
         for name, value in inputs.items():
             if name not in fields:
                 if closed:
-                    hint = did_you_mean(name, fields) or ("accepted: " + ", ".join(fields))
+                    hint = did_you_mean(name, fields) or listing("accepted", list(fields))
                     self.report("E304", f"unknown input '{name}' for executor '{owner}'", (*path, name), hint, key=True)
                 continue
             info = fields[name]
@@ -335,8 +392,7 @@ class Checker:
             return set()
         target = parts[0]
         if target not in self.tasks:
-            hint = did_you_mean(target, self.tasks) or (f"tasks in this workflow: {', '.join(self.tasks)}" if self.tasks else None)
-            self.report("E403", f"{text}: no task '{target}'", path, hint)
+            self.report("E403", f"{text}: no task '{target}'", path, self.task_hint(target))
             return set()
         if len(parts) < 2 or parts[1] is None:
             return {target}
@@ -351,7 +407,7 @@ class Checker:
             if field_name == "outputs" and target_info.spec is not None and not target_info.spec.open_outputs:
                 known = {**target_info.spec.outputs, **target_info.task.outputs}
                 if name not in known:
-                    hint = did_you_mean(name, known) or (f"outputs of '{target}': {', '.join(known)}" if known else None)
+                    hint = did_you_mean(name, known) or (listing(f"outputs of '{target}'", list(known)) if known else None)
                     self.report("E404", f"{text}: no output '{name}'", path, hint)
             elif field_name == "metadata" and name not in METADATA_FIELDS:
                 self.report("E404", f"{text}: no metadata '{name}'", path,
@@ -371,7 +427,7 @@ class Checker:
         if head == "inputs" and len(parts) >= 2 and isinstance(parts[1], str):
             name = parts[1]
             if name not in self.declared_inputs:
-                close = did_you_mean(name, self.declared_inputs)
+                close = self.input_suggestion(name)
                 if close:
                     self.report("E405", f"{text}: no workflow input '{name}'", path, close)
                 elif name not in self.implicit_inputs:
@@ -423,8 +479,7 @@ class Checker:
             if dep == info.id:
                 self.report("E502", f"task '{info.id}' depends on itself", path)
             elif dep not in self.tasks:
-                hint = did_you_mean(dep, self.tasks) or (f"tasks in this workflow: {', '.join(self.tasks)}" if self.tasks else None)
-                self.report("E204", f"unknown task '{dep}' in dependsOn", path, hint)
+                self.report("E204", f"unknown task '{dep}' in dependsOn", path, self.task_hint(dep))
             elif self.tasks[dep].group == "event" and info.group != "event":
                 self.report("E407", f"task '{info.id}' depends on event task '{dep}', which runs after the main graph", path)
             elif info.group == "event" and self.tasks[dep].group != "event":
