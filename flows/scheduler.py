@@ -32,6 +32,7 @@ from compiler.explain import uses_status_function
 from compiler.expressions import ExpressionError, evaluate, find_spans, has_expression, parse, render
 from compiler.plan import EVENT_KINDS, BranchGate, ExecutionPlan, PlanNode
 from flows.records import RunResult, TaskRecord
+from flows.tags import carried_tags
 from tasks.errors import InputRenderError, retry_info
 from tasks.hooks import HookSet
 from tasks.runner import Slot, register_run, task_for, unregister_run
@@ -74,7 +75,7 @@ class WorkflowRun:
         self.env = dict(env or {})
         self.secrets = secrets or {}
         self.max_parallel = max_parallel
-        self.task_tags = True
+        self.task_tags: Any = True  # True/False, or the flow's flows.tags.TaskTags
         self.records: dict[str, TaskRecord] = {}
         self.slots: dict[tuple[str, int | None], Any] = {}  # concurrency slots of task runs in flight
         self.task_context: dict[str, Any] = {}
@@ -325,7 +326,7 @@ class Scheduler:
             runs: set[Any] = {TaskRunResult(id=s.state_details.task_run_id) for s in upstream if s.state_details.task_run_id}
             parameters = {"run_key": run.run_key, "node_id": node.id, "inputs": inputs, "item": item, "index": index,
                           "cache_token": token, "upstream": sorted(node.depends_on) or None}
-            started: Any = run_task(task_for(node, tags=run.task_tags), parameters=parameters, return_type="state",
+            started: Any = run_task(task_for(node, tags=carried_tags(run, node)), parameters=parameters, return_type="state",
                                     dependencies={"upstream": runs} if runs else None)  # an async task: a coroutine
             return await started
         finally:
