@@ -162,10 +162,6 @@ def run(
         values = resolve_inputs(plan, _gather_inputs(plan, input or [], inputs_file))
     except InputError as exc:
         raise _fail(str(exc)) from None
-    if not os.environ.get("PREFECT_API_URL"):
-        err.print("note: PREFECT_API_URL is not set, so this run uses Prefect's temporary local server, which keeps "
-                  "little history after the process exits. Start `prefect server start` and set PREFECT_API_URL to "
-                  "keep runs and artifacts in the Prefect UI.", markup=False, style="dim")
     result = _run_flow(file, values, str(config) if config else None, len(plan.nodes), settings)
     if output == "json":
         sys.stdout.write(json.dumps({k: result.get(k) for k in ("run_id", "state", "error", "outputs", "tasks", "total_cost", "duration", "applied", "warnings")}, indent=2, default=str) + "\n")
@@ -176,10 +172,14 @@ def run(
 
 def _run_flow(file: Path, values: dict[str, Any], config: str | None, total: int, settings: Any) -> dict[str, Any]:
     from llm_orchestrator.api import run_flow
+    from llm_orchestrator.local_server import ServerStartError, local_server
     from llm_orchestrator.progress import ProgressHook
 
-    with ProgressHook(err, total) as progress:
-        return run_flow(str(file), values, config, [progress])
+    try:  # a temporary server, always stopped, unless PREFECT_API_URL is set (llm_orchestrator.local_server)
+        with local_server(lambda note: err.print(note, markup=False, style="dim")), ProgressHook(err, total) as progress:
+            return run_flow(str(file), values, config, [progress])
+    except ServerStartError as exc:
+        raise _fail(str(exc)) from None
 
 
 def print_summary(result: dict[str, Any]) -> None:
