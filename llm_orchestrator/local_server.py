@@ -117,8 +117,8 @@ class LocalServer:
             listener.listen(128)
             port = listener.getsockname()[1]
             env = {
-                **os.environ,
                 **get_current_settings().to_environment_variables(exclude_unset=True),  # the profile's settings too
+                **os.environ,  # the environment as it is now wins over what Prefect read at import
                 "PREFECT_UI_ENABLED": "0",
                 "PREFECT__SERVER_EPHEMERAL": "1",
                 "PREFECT__SERVER_FINAL": "1",
@@ -207,9 +207,17 @@ def _drain_prefect_workers(timeout: float = 30) -> None:
 
         APILogWorker.drain_all(timeout=timeout)
     if "prefect.events.worker" in sys.modules:
+        import logging
+
         from prefect.events.worker import EventsWorker
 
-        EventsWorker.drain_all(timeout=timeout)
+        quiet = logging.getLogger("EventsWorker")  # "Still processing items": expected while draining
+        level = quiet.level
+        quiet.setLevel(logging.ERROR)
+        try:
+            EventsWorker.drain_all(timeout=timeout)
+        finally:
+            quiet.setLevel(level)
 
 
 def _stderr(message: str) -> None:
