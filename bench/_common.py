@@ -37,10 +37,9 @@ class Measured:
 
 
 def measure(argv: list[str], env: Mapping[str, str], timeout: float = 900, cwd: Path | str = ROOT) -> Measured:
-    with tempfile.TemporaryFile() as out:
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         started = time.perf_counter()
-        process = subprocess.Popen(argv, env=dict(env), stdout=out, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL,
-                                   cwd=cwd)
+        process = subprocess.Popen(argv, env=dict(env), stdout=out, stderr=err, stdin=subprocess.DEVNULL, cwd=cwd)
         deadline = started + timeout
         while True:
             pid, status, usage = os.wait4(process.pid, os.WNOHANG)
@@ -53,9 +52,10 @@ def measure(argv: list[str], env: Mapping[str, str], timeout: float = 900, cwd: 
         wall = time.perf_counter() - started
         process.returncode = os.waitstatus_to_exitcode(status)
         out.seek(0)
-        text = out.read().decode(errors="replace")
+        err.seek(0)
+        text, errors = out.read().decode(errors="replace"), err.read().decode(errors="replace")
     if process.returncode != 0:
-        raise SystemExit(f"exit {process.returncode}: {' '.join(argv)}\n{text[-2000:]}")
+        raise SystemExit(f"exit {process.returncode}: {' '.join(argv)}\n{text[-2000:]}\n{errors[-3000:]}")
     return Measured(wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024, text)
 
 
