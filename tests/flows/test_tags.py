@@ -179,3 +179,17 @@ def test_auto_carries_only_limited_tags() -> None:
 
     assert TaskTags("auto", frozenset({"llm-forge"})).for_node(Node) == ("llm-forge",)
     assert TaskTags("auto").for_node(Node) == ()
+
+
+async def test_auto_carries_every_tag_when_the_limits_cannot_be_read(caplog: pytest.LogCaptureFixture) -> None:
+    from prefect.client.orchestration import PrefectClient
+
+    from flows.tags import task_tags_for_run
+
+    client = PrefectClient("http://127.0.0.1:9/api")  # nothing listens on port 9 (discard)
+    try:
+        policy = await task_tags_for_run("auto", client=client)
+    finally:
+        await client._client.aclose()
+    assert policy == TaskTags("always")  # a limit an operator set is never skipped because a read failed
+    assert "could not read Prefect's tag concurrency limits" in caplog.text
