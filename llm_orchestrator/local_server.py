@@ -199,7 +199,7 @@ def _use_api(url: str | None) -> None:
         refresh_global_settings_context()
 
 
-def _drain_prefect_workers(timeout: float = 30) -> None:
+def _drain_prefect_workers(timeout: float = 10) -> None:
     """Send the logs and events Prefect still holds while the server is there to take them (as
     Prefect's test harness does before it stops its server); else they fail at exit."""
     if "prefect.logging.handlers" in sys.modules:
