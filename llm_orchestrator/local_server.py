@@ -93,7 +93,7 @@ def startup_timeout() -> float:
 
 def _load() -> str:
     try:
-        one, five, _ = os.getloadavg()
+        one = os.getloadavg()[0]
     except OSError:
         return ""
     return f"; load average {one:.1f} on {os.cpu_count() or '?'} CPUs"
@@ -105,7 +105,9 @@ class LocalServer:
     def __init__(self) -> None:
         self.process: subprocess.Popen[bytes] | None = None
         self.api_url = ""
-        self.log = Path(tempfile.mkstemp(prefix="llmo-prefect-server-", suffix=".log")[1])
+        handle, path = tempfile.mkstemp(prefix="llmo-prefect-server-", suffix=".log")
+        os.close(handle)
+        self.log = Path(path)
         self.started = 0.0
 
     def start(self) -> None:
@@ -236,8 +238,8 @@ def local_server(say: Callable[[str], None] = _stderr) -> Iterator[str]:
     say("note: PREFECT_API_URL is not set, so a temporary Prefect server runs for this command and stops "
         "when it ends (run history stays in the local database).\n" + LONG_LIVED_HINT)
     server = LocalServer()
-    server.start()
     try:
+        server.start()
         server.wait_ready(startup_timeout(), say)
         _use_api(server.api_url)
         try:
