@@ -36,7 +36,7 @@ from prefect.blocks.core import Block
 from prefect.types import SecretDict
 from pydantic import BaseModel, BeforeValidator, Field, SecretStr, model_validator
 
-from blocks.settings import GOVERNANCE_RUN_KEYS
+from blocks.settings import GOVERNANCE_RUN_KEYS, TaskTagsMode
 from compiler.diagnostics import did_you_mean
 from compiler.durations import parse_duration
 from ecosystem.forge.config import (
@@ -464,9 +464,10 @@ class OrchestratorConfig(Block):
     )
     worker_threads: int = Field(default=8, ge=1, description="Worker threads for blocking work.")
     max_parallel_tasks: int = Field(default=20, ge=1, description="Tasks of one run that may run at once (a workflow may lower it).")
-    task_tags: bool = Field(
-        default=True,
-        description="Tag task runs [executor namespace, type] so Prefect tag concurrency limits apply; off is faster for wide fan-outs.",
+    task_tags: TaskTagsMode = Field(
+        default="auto",
+        description="Which task runs carry their [executor namespace, type] tags: auto (those with a Prefect tag "
+                    "concurrency limit), always, or never.",
     )
     forge: ForgeConfig | None = Field(default=None, description="The llm-forge section; unset: embedded Forge with defaults.")
     test_bench: TestBenchConfig | None = Field(default=None, description="The llm-test-bench section; unset: embedded with defaults.")

@@ -17,9 +17,17 @@ import logging
 import re
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+)
 
 from compiler.compile import CompileOptions
 from compiler.diagnostics import Diagnostic, did_you_mean, sort_key
@@ -67,14 +75,21 @@ class StorageSettings(_Section):
             yield name, mask_url(value) if name == "url" else value
 
 
+def _task_tags_mode(value: Any) -> Any:
+    if isinstance(value, bool):  # the old switch: true (its default) kept limits working, as auto does
+        return "auto" if value else "never"
+    return value.strip().lower() if isinstance(value, str) else value
+
+
+TaskTagsMode = Annotated[Literal["auto", "always", "never"], BeforeValidator(_task_tags_mode)]
+
+
 class ConcurrencySettings(_Section):
     worker_threads: int = Field(default=8, ge=1)
     max_parallel_tasks: int = Field(default=20, ge=1)
-    # Task runs are tagged [executor namespace, type] so Prefect tag concurrency limits (e.g.
-    # `prefect concurrency-limit create llm-forge 5`) apply across flows.  Prefect then asks its
-    # API for a lease per task run, serialised per tag set; wide fan-outs that need no such
-    # limit run several times faster with `task_tags: false`.
-    task_tags: bool = True
+    # Which task runs carry their [executor namespace, type] tags: auto, always or never
+    # (flows.tags explains each; true means auto, false never).
+    task_tags: TaskTagsMode = "auto"
 
 
 class NotificationSettings(_Section):

@@ -33,6 +33,7 @@ from prefect.task_engine import run_task
 from compiler.decisions import decide
 from compiler.expressions import ExpressionError, render_template
 from compiler.plan import EVENT_KINDS, PlanNode
+from flows.tags import carried_tags
 from tasks.errors import InputRenderError, retry_info
 from tasks.runner import register_run, task_for, unregister_run
 from tasks.state import JSON, RunResult, Slot, TaskMetadata, TaskRecord, WorkflowRun
@@ -189,7 +190,7 @@ class Scheduler:
             runs: set[Any] = {TaskRunResult(id=s.state_details.task_run_id) for s in upstream if s.state_details.task_run_id}
             parameters = {"run_key": run.run_key, "node_id": node.id, "inputs": inputs, "item": item, "index": index,
                           "cache_token": token, "upstream": sorted(node.depends_on) or None}
-            started: Any = run_task(task_for(node, tags=run.task_tags), parameters=parameters, return_type="state",
+            started: Any = run_task(task_for(node, tags=carried_tags(run, node)), parameters=parameters, return_type="state",
                                     dependencies={"upstream": runs} if runs else None)  # an async task: a coroutine
             state: State = await started
             return state

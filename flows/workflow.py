@@ -45,6 +45,7 @@ from flows.artifacts import deferred_publications, finish_publications
 from flows.redaction import masking
 from flows.registry import hooks_for
 from flows.scheduler import Scheduler
+from flows.tags import tag_flow_run, task_tags_for_run
 from tasks.hooks import Hook, HookSet
 from tasks.state import JSON, RunResult, WorkflowRun
 
@@ -172,7 +173,7 @@ async def execute_plan(plan: ExecutionPlan, inputs: dict[str, JSON], settings: O
     services = Clients(resolve_systems(settings))
     max_parallel = plan.max_parallel_tasks or settings.concurrency.max_parallel_tasks
     run = WorkflowRun(plan, inputs, services, run_id, env=env_context(settings), max_parallel=max_parallel)
-    run.task_tags = settings.concurrency.task_tags
+    run.task_tags = await task_tags_for_run(settings.concurrency.task_tags)  # flows.tags: one API read in auto
     try:
         run.hooks = HookSet([*hooks_for(run), *extra_hooks])
     except Exception as exc:  # e.g. an integration's config section that does not validate
@@ -241,6 +242,7 @@ async def _run(workflow: str | dict[str, Any], inputs: dict[str, Any] | None, co
         _start_naming(naming, run_id, _fallback_name(workflow))
         return Failed(message=str(exc), data={"run_id": run_id, "state": "failed", "error": str(exc), "outputs": {}, "tasks": {}})
     _start_naming(naming, run_id, plan.name)  # in the background while the first tasks start
+    naming.append(asyncio.create_task(tag_flow_run(run_id, plan)))  # flows.tags: workflow:<name>, labels
     extra = list(local.hooks) if local is not None else []
     result = await execute_plan(plan, values, settings, run_id, extra_hooks=extra, task_runner=task_runner)
     return run_state(result)

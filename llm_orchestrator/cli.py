@@ -151,14 +151,12 @@ def run(
                                                     "dask:<scheduler address>; needs the dask extra.")] = None,
 ) -> None:
     """Validate, then run a workflow as a Prefect flow; print a summary and its outputs."""
-    import os
 
     from blocks.settings import ConfigError
     from compiler.inputs import InputError, resolve_inputs
-    from llm_orchestrator.api import compile_for, run_prepared, run_settings
+    from llm_orchestrator.api import compile_for, run_settings
     from llm_orchestrator.cli_deploy import apply_task_runner
     from llm_orchestrator.cli_support import config_exit_code, print_diagnostics
-    from llm_orchestrator.progress import ProgressHook
 
     apply_task_runner(task_runner)
     if output not in ("text", "json"):
@@ -181,12 +179,7 @@ def run(
         values = resolve_inputs(plan, _gather_inputs(plan, input or [], inputs_file))
     except InputError as exc:
         raise _fail(str(exc)) from None
-    if not os.environ.get("PREFECT_API_URL"):
-        err.print("note: PREFECT_API_URL is not set, so this run uses Prefect's temporary local server, which keeps "
-                  "little history after the process exits. Start `prefect server start` and set PREFECT_API_URL to "
-                  "keep runs and artifacts in the Prefect UI.", markup=False, style="dim")
-    with ProgressHook(err, len(plan.nodes)) as progress:
-        result = run_prepared(file, values, config, settings, [progress]).to_json()
+    result = _run_flow(file, values, config, settings, len(plan.nodes))
     if output == "json":
         sys.stdout.write(json.dumps({k: result.get(k) for k in ("run_id", "state", "error", "outputs", "tasks", "total_cost", "duration", "applied", "warnings")}, indent=2, default=str) + "\n")
     else:
@@ -194,6 +187,16 @@ def run(
     raise typer.Exit(0 if result.get("state") == "completed" else 1)
 
 
+def _run_flow(file: Path, values: dict[str, Any], config: Path | None, settings: Any, total: int) -> dict[str, Any]:
+    from llm_orchestrator.api import run_prepared
+    from llm_orchestrator.local_server import ServerStartError, local_server
+    from llm_orchestrator.progress import ProgressHook
+
+    try:  # a temporary server, always stopped, unless PREFECT_API_URL is set (llm_orchestrator.local_server)
+        with local_server(lambda note: err.print(note, markup=False, style="dim")), ProgressHook(err, total) as progress:
+            return run_prepared(file, values, config, settings, [progress]).to_json()
+    except ServerStartError as exc:
+        raise _fail(str(exc)) from None
 def print_summary(result: dict[str, Any]) -> None:
     from rich.table import Table
 

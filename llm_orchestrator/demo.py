@@ -3,6 +3,11 @@
 Every example is validated first; then a selection runs as Prefect flows with the offline
 provider (no network, no keys) through the same code path as ``llm-orchestrator run``, and
 their summaries and outputs are printed.  The demo fails (exit 1) if any of them fails.
+
+Without ``PREFECT_API_URL`` one temporary Prefect server serves all the examples
+(``llm_orchestrator.local_server``): started once, with a start-up deadline sized for a busy
+machine, and stopped at the end whatever happens.  If it cannot start, the demo says why and how
+to use a long-lived server, and exits 1 without leaving a process behind.
 """
 
 from __future__ import annotations
@@ -33,8 +38,7 @@ def main() -> int:
     os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
     console = Console(highlight=False)
     from compiler.compile import compile_file
-    from llm_orchestrator.api import run
-    from llm_orchestrator.cli import print_summary
+    from llm_orchestrator.local_server import ServerStartError, local_server
 
     console.print(Rule("1. validate every example"))
     invalid = 0
@@ -48,6 +52,23 @@ def main() -> int:
             console.print("   " + diagnostic.render(), markup=False)
         invalid += not compiled.ok
     failures = invalid
+    try:
+        with local_server(lambda note: console.print(note, markup=False, style="dim")):
+            failures += run_examples(console)
+    except ServerStartError as exc:
+        console.print(f"error: {exc}", style="red", markup=False)
+        return 1
+    console.print(Rule())
+    console.print("[green]demo finished: every example ran[/green]" if not failures else f"[red]{failures} example(s) failed[/red]")
+    return 1 if failures else 0
+
+
+def run_examples(console: Console) -> int:
+    """Run every example in RUNS; the number that failed."""
+    from llm_orchestrator.api import run
+    from llm_orchestrator.cli import print_summary
+
+    failures = 0
     for number, (name, inputs) in enumerate(RUNS, start=2):
         console.print(Rule(f"{number}. run {name} (offline)"))
         try:
@@ -58,9 +79,7 @@ def main() -> int:
             continue
         print_summary(result)
         failures += result.get("state") != "completed"
-    console.print(Rule())
-    console.print("[green]demo finished: every example ran[/green]" if not failures else f"[red]{failures} example(s) failed[/red]")
-    return 1 if failures else 0
+    return failures
 
 
 if __name__ == "__main__":

@@ -204,19 +204,20 @@ def task_run_name(parameters: dict[str, Any]) -> str:
 _TASKS: dict[tuple[Any, ...], Any] = {}
 
 
-def task_for(node: PlanNode, *, tags: bool = True) -> Any:
-    """The Prefect task ``node`` runs as, shared with every node of the same shape."""
+def task_for(node: PlanNode, *, tags: bool | tuple[str, ...] = True) -> Any:
+    """The Prefect task ``node`` runs as, shared with every node of the same shape.  ``tags``: the
+    tags its task runs carry (True: all of the node's, False: none; see ``flows.tags``)."""
     retry = node.retry.model_dump_json() if prefect_retries(node) and node.retry else None
     ttl = node.cache.ttl if node.cache and node.cache.enabled else None
-    key = (str(node.executor), tuple(node.tags) if tags else (), retry, ttl)
+    carried = tuple(node.tags) if tags is True else tuple(tags or ())
+    key = (str(node.executor), carried, retry, ttl)
     specialised = _TASKS.get(key)
     if specialised is None:
         if len(_TASKS) >= 1024:  # a long-lived worker running many workflows
             _TASKS.clear()
         options = options_for(node)
         options.update(name=str(node.executor), task_run_name=task_run_name)
-        if not tags:
-            options["tags"] = []
+        options["tags"] = list(carried)
         specialised = _TASKS[key] = execute_node.with_options(**options)
     return specialised
 

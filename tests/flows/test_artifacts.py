@@ -1,4 +1,4 @@
-"""Run artifacts: markdown summary, pandas-built cost/quality/performance tables, progress (runs over 1 s)."""
+"""Run artifacts: markdown summary, cost/quality/performance tables, progress (runs over 1 s)."""
 
 from __future__ import annotations
 
