@@ -100,10 +100,10 @@ class CallEstimator:
     def estimate(self, request: ForgeInferenceRequest, tier: Tier = "standard") -> CostEstimate:
         model = request.model or self.default_model(request.provider)
         if self.settings.offline or request.provider == "offline":
-            amount = self.settings.offline_cost_of(model or "")
+            exact = self.settings.offline_cost_of(model or "")
             if tier == "batch":
-                amount = round(amount * self.settings.offline_batch_discount, 12)
-            return CostEstimate(amount, model, exact=True)
+                exact = round(exact * self.settings.offline_batch_discount, 12)
+            return CostEstimate(exact, model, exact=True)
         amount = worst_case_cost(request, model.split("/", 1)[-1], tier, self.prices) if model else None
         if amount is None:
             return CostEstimate(0.0, model, priced=False)
