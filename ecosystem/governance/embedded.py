@@ -105,8 +105,10 @@ class EmbeddedGovernance:
         organization_id: str | None = None,
         run_limit: float | None = None,
         wait: float | None = None,
+        ttl: float | None = None,
     ) -> Reservation:
-        return await self.ledger.areserve(run_id, workflow, task_id, organization_id, amount, run_limit, wait=wait)
+        return await self.ledger.areserve(run_id, workflow, task_id, organization_id, amount, run_limit, wait=wait,
+                                          ttl=ttl)
 
     async def settle(
         self, reservation_id: str, actual_cost: float, cost_record: CostRecord | None = None
