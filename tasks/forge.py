@@ -86,7 +86,7 @@ def attempt_policy(task_retry: RetryPolicy | None, forge_policy: ForgeRetryPolic
     )
 
 
-class _Observers:
+class CallObservers:
     """Every hook's observer as one ``CallObserver``, called in order."""
 
     def __init__(self, observers: Sequence[CallObserver]) -> None:
@@ -128,22 +128,29 @@ async def run_inference(inputs: dict[str, JSON], ctx: ExecutorContext) -> TaskOu
     targets = targets_of(request, models_of(inputs))
     policy = attempt_policy(ctx.node.retry, ctx.services.systems.forge.retry_policy)
     try:
-        result = await call_models(forge, request, targets, policy, observer=_Observers(ctx.observers),
+        result = await call_models(forge, request, targets, policy, observer=CallObservers(ctx.observers),
                                    budget_errors=(BudgetExceeded,), log=ctx.logger)
     except BaseException as error:
         ctx.calls = int(getattr(error, "attempts", 1) or 1)
         raise
     ctx.calls = result.attempts
-    response = result.response
+    output = inference_output(result.response, request, ctx, cost=result.cost)
+    if len(result.calls) > 1:
+        output.metadata["calls"] = [call.to_json() for call in result.calls]
+    return output
+
+
+def inference_output(response: ForgeInferenceResponse, request: ForgeInferenceRequest, ctx: ExecutorContext,
+                     *, cost: float | None = None) -> TaskOutput:
+    """An inference task's outputs (the seed's ``response, usage, model``) and metadata; ``cost``
+    is every call's cost when several were made."""
     usage = response.usage.model_dump()
     metadata = TaskMetadata(
-        cost=result.cost if result.cost is not None else response.cost,
+        cost=cost if cost is not None else response.cost,
         model=response.model, provider=response.provider, usage=usage,  # type: ignore[typeddict-item]
         latency=response.latency, finish_reason=response.finish_reason, max_tokens=request.max_tokens,
         temperature=request.temperature,
     )
-    if len(result.calls) > 1:
-        metadata["calls"] = [call.to_json() for call in result.calls]
     if response.provider == "offline":
         metadata["offline"] = True
     if response.cost is None:
