@@ -60,13 +60,13 @@ def crash_automation(heartbeat: int) -> object:
             within=timedelta(seconds=within),
         ),
         actions=[ChangeFlowRunState(
-            state=StateType.CRASHED,
+            name="Crashed", state=StateType.CRASHED, force=False,
             message=f"the flow run's process stopped sending heartbeats (none for {within}s): it died",
         )],
     )
 
 
-async def ensure_crash_detection(heartbeat: int | None = None) -> tuple[UUID, str]:
+async def ensure_crash_detection(heartbeat: int | None = None) -> tuple[UUID | None, str]:
     """Create or update the automation; (its id, "created" | "updated" | "unchanged")."""
     from prefect.automations import Automation
     from prefect.exceptions import ObjectNotFound
