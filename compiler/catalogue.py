@@ -72,6 +72,11 @@ class InferenceConfig(_Inputs):
     presence_penalty: float | None = Field(default=None, ge=-2, le=2)
     stop_sequences: list[str] | None = None
     metadata: dict[str, Any] | None = None
+    # batch: a forEach's items go to the provider's batch API in one submission (about half the price).
+    mode: Literal["online", "batch"] | None = None
+
+
+INFERENCE_IMPLEMENTATION = "tasks.forge:run_inference"
 
 
 class InferenceInputs(_Inputs):
@@ -212,7 +217,7 @@ def _inference(name: str, description: str) -> ExecutorSpec:
         inputs=InferenceInputs,
         outputs=_INFERENCE_OUTPUTS,
         description=description,
-        implementation="tasks.forge:run_inference",
+        implementation=INFERENCE_IMPLEMENTATION,
         check=_check_inference,
         retries_inside=True,
     )

@@ -21,7 +21,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
-from compiler.catalogue import InferenceInputs
+from compiler.catalogue import INFERENCE_IMPLEMENTATION, InferenceInputs
 from compiler.diagnostics import (
     MAX_DIAGNOSTICS,
     Diagnostic,
@@ -260,6 +260,23 @@ class Checker:
                         f"allowed: {', '.join(sorted(spec.task_types))}")
         info.type = task.type or spec.implied_type
         self.check_executor_inputs(info, spec, ref)
+        self.check_mode(info, spec, ref)
+
+    def check_mode(self, info: TaskInfo, spec: ExecutorSpec, ref: ExecutorRef) -> None:
+        """``config.mode: batch`` needs a literal value, forEach and an llm-forge inference executor."""
+        config = info.task.inputs.get("config")
+        if not isinstance(config, Mapping) or "mode" not in config:
+            return
+        mode, where = config["mode"], (*info.path, "inputs", "config", "mode")
+        if contains_expression(mode):
+            self.report("E307", f"config.mode must be written as 'online' or 'batch', not an expression ({_short(mode)})",
+                        where, "the engine decides how to run a fan-out before it renders the inputs")
+        elif mode == "batch" and info.task.for_each is None:
+            self.report("E307", "mode 'batch' needs forEach: a batch is the items of one fan-out", where,
+                        "add `forEach:` over the items, or drop `mode: batch`")
+        elif mode == "batch" and spec.implementation != INFERENCE_IMPLEMENTATION:
+            self.report("E307", f"mode 'batch' needs an llm-forge inference executor, not '{ref}'", where,
+                        "batch mode sends the items to a provider's batch API (claude-api, openai-api, gemini-api, offline)")
 
     def check_executor_inputs(self, info: TaskInfo, spec: ExecutorSpec, ref: ExecutorRef) -> None:
         path = (*info.path, "inputs")

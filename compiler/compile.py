@@ -21,7 +21,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from compiler.catalogue import default_registry
+from compiler.catalogue import INFERENCE_IMPLEMENTATION, default_registry
 from compiler.checks import Analysis, Checker
 from compiler.diagnostics import MAX_DIAGNOSTICS, CompilationFailed, Diagnostic, limit_diagnostics
 from compiler.document import Workflow, WorkflowInput
@@ -194,6 +194,15 @@ def _restore_number_text(doc: SourceDocument) -> None:
                     values[key] = raw
 
 
+def _with_default_mode(inputs: dict[str, Any], mode: str | None, fans_out: bool, inference: bool) -> dict[str, Any]:
+    """``spec.defaults.mode`` as the task's ``config.mode``, for inference tasks with forEach that
+    set none (the task's own setting wins; a config given as an expression is left alone)."""
+    config = inputs.get("config", {})
+    if mode is None or not fans_out or not inference or not isinstance(config, Mapping) or "mode" in (config or {}):
+        return inputs
+    return {**inputs, "config": {**(config or {}), "mode": mode}}
+
+
 def build_plan(workflow: Workflow, doc: SourceDocument, analysis: Analysis) -> ExecutionPlan:
     spec = workflow.spec
     defaults = spec.defaults
@@ -208,7 +217,8 @@ def build_plan(workflow: Workflow, doc: SourceDocument, analysis: Analysis) -> E
             executor=info.ref,
             spec=info.spec,
             type=info.type,
-            inputs=task.inputs,
+            inputs=_with_default_mode(task.inputs, defaults.mode, task.for_each is not None,
+                                      info.spec.implementation == INFERENCE_IMPLEMENTATION),
             depends_on=frozenset(info.deps),
             explicit_depends_on=tuple(task.depends_on),
             condition=condition,

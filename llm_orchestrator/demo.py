@@ -30,6 +30,9 @@ RUNS: list[tuple[str, dict[str, object]]] = [
     ("optimized-inference-pipeline.yaml", {"prompt": "Write a haiku about observability."}),
     ("batch-summaries.yaml", {"documents": ["Prefect runs flows.", "Forge calls models.", "Governance keeps budgets."]}),
     ("support-triage.yaml", {"ticket": "Help! Our production API is down for all customers since 09:00."}),
+    ("nightly-ticket-digest.yaml", {"tickets": ["The production API is down for every customer.",
+                                                "Why was my invoice charged twice?",
+                                                "The export button does nothing in Firefox."]}),
 ]
 
 

@@ -91,7 +91,7 @@ def attempt_policy(task_retry: RetryPolicy | None, forge_policy: ForgeRetryPolic
     )
 
 
-class _Observers:
+class CallObservers:
     """Every hook's observer as one ``CallObserver``, called in order."""
 
     def __init__(self, observers: Sequence[CallObserver]) -> None:
@@ -132,7 +132,7 @@ async def run_inference(inputs: dict[str, JSON], ctx: ExecutorContext) -> TaskOu
     request = build_request(inputs, ctx)
     targets = targets_of(request, models_of(inputs))
     policy = attempt_policy(ctx.node.retry, ctx.services.systems.forge.retry_policy)
-    observer = _Observers(ctx.observers)
+    observer = CallObservers(ctx.observers)
     calls: list[CallRecord] = []
     try:
         result = await call_models(forge, request, targets, policy, observer=observer,
@@ -145,17 +145,26 @@ async def run_inference(inputs: dict[str, JSON], ctx: ExecutorContext) -> TaskOu
         ctx.calls = len(calls) + int(getattr(error, "attempts", 1) or 1)
         raise
     ctx.calls = len(calls)
-    response = result.response
-    usage = response.usage.model_dump()
     costs = [c.cost for c in calls if c.cost is not None]
+    output = inference_output(result.response, request, ctx, cost=round(sum(costs), 12) if costs else None,
+                              parsed=parsed)
+    if len(calls) > 1:
+        output.metadata["calls"] = [call.to_json() for call in calls]
+    return output
+
+
+def inference_output(response: ForgeInferenceResponse, request: ForgeInferenceRequest, ctx: ExecutorContext,
+                     *, cost: float | None = None, parsed: JSON = None) -> TaskOutput:
+    """An inference task's outputs (the seed's ``response, usage, model``, and the structured
+    answer under its declared output) and metadata; ``cost`` is every call's cost when several
+    were made; ``parsed`` the validated structured answer (default: the response's own)."""
+    usage = response.usage.model_dump()
     metadata = TaskMetadata(
-        cost=round(sum(costs), 12) if costs else response.cost,
+        cost=cost if cost is not None else response.cost,
         model=response.model, provider=response.provider, usage=usage,  # type: ignore[typeddict-item]
         latency=response.latency, finish_reason=response.finish_reason, max_tokens=request.max_tokens,
         temperature=request.temperature,
     )
-    if len(calls) > 1:
-        metadata["calls"] = [call.to_json() for call in calls]
     if response.provider == "offline":
         metadata["offline"] = True
     if response.cost is None:
@@ -167,12 +176,12 @@ async def run_inference(inputs: dict[str, JSON], ctx: ExecutorContext) -> TaskOu
     values: dict[str, JSON] = {"response": response.text, "usage": usage, "model": response.model}
     structured = ctx.node.structured_output
     if structured is not None:
-        values[structured[0]] = parsed
+        values[structured[0]] = parsed if parsed is not None else response.parsed
     return TaskOutput(values, metadata)
 
 
 async def _structured(forge: Forge, request: ForgeInferenceRequest, result: CallResult, targets: list[Target],
-                      observer: _Observers, ctx: ExecutorContext, calls: list[CallRecord]) -> tuple[CallResult, JSON]:
+                      observer: CallObservers, ctx: ExecutorContext, calls: list[CallRecord]) -> tuple[CallResult, JSON]:
     """Validate a structured answer; on a violation make ONE repair call (on the model that
     answered, counted in attempts and cost) that shows the model its answer and what was wrong,
     then fail with the path that still does not fit (``ForgeSchemaViolation``)."""

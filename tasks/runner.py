@@ -50,7 +50,8 @@ from tasks.forge import attempt_policy
 from tasks.registry import body_for
 from tasks.state import JSON, Slot, WorkflowRun
 
-__all__ = ["Slot", "cache_key", "execute_node", "options_for", "register_run", "task_for", "unregister_run"]
+__all__ = ["Slot", "cache_key", "execute_node", "options_for", "register_run", "registered_run", "task_for",
+           "unregister_run"]
 
 _RUNS: dict[str, WorkflowRun] = {}
 
@@ -61,6 +62,11 @@ def register_run(key: str, run: WorkflowRun) -> None:
 
 def unregister_run(key: str) -> None:
     _RUNS.pop(key, None)
+
+
+def registered_run(key: str) -> WorkflowRun:
+    """The live run a task run belongs to (task parameters carry only its key)."""
+    return _RUNS[key]
 
 
 def backoff_delay(policy: RetryPolicy, retry_number: int) -> float:

@@ -71,6 +71,8 @@ class TaskMetadata(TypedDict, total=False):
     budget: list[dict[str, JSON]]
     custom_metrics: dict[str, JSON]
     calls: list[dict[str, JSON]]
+    tier: str
+    batch: dict[str, JSON]
     tracked_cost: float | None
     recorded: bool
     already_recorded: float | None

@@ -142,6 +142,21 @@ class ForgeSettings(StrictModel):
         default_factory=dict,
         description="Requested model -> its offline latency and cost (override offline_latency/offline_cost).",
     )
+    offline_batch_delay: Seconds = Field(
+        default=0.0, description="Seconds an offline batch takes before its results are ready ('60s' ok)."
+    )
+    offline_batch_discount: float = Field(
+        default=0.5, ge=0, le=1,
+        description="An offline batch item's cost as a share of an offline call's (the providers' batch tiers are 50%).",
+    )
+    batch_poll_interval: Seconds = Field(
+        default=60.0, gt=0,
+        description="Longest wait between two status polls of a batch (polls start at 1 s and double).",
+    )
+    batch_max_requests: int | None = Field(
+        default=None, ge=1,
+        description="Requests per provider batch at most (below the provider's own limit); more are split.",
+    )
     http_tool_allowed_hosts: list[str] = Field(
         default_factory=list, description="Hosts the http-request tool may call ('*.example.com' allowed)."
     )

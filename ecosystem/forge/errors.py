@@ -13,6 +13,9 @@
         ├── ForgeContentFiltered      the provider's safety system blocked the prompt or the answer (falls back)
         ├── ForgeMalformedResponse    truncated, non-JSON or incomplete provider answers
         ├── ForgeSchemaViolation      422: the answer does not match the response schema, names the JSON path
+        ├── ForgeBatchFailed          a provider batch that failed as a whole (its input was refused)
+        ├── ForgeBatchExpired         a batch item the provider did not answer within the batch's window
+        ├── ForgeBatchCancelled       a batch item that was cancelled before it ran
         ├── PriceFileError            a prices file that cannot be read or imported
         ├── ToolNotFound              404: no tool of that name
         └── ToolError                 a tool failed or was called with bad inputs
@@ -112,6 +115,27 @@ class ForgeSchemaViolation(ForgeError):
     status = 422
 
 
+class ForgeBatchFailed(ForgeError):
+    """A provider batch failed as a whole (OpenAI ``failed``, Gemini ``BATCH_STATE_FAILED``)."""
+
+    type = "batch_failed"
+    status = 502
+
+
+class ForgeBatchExpired(ForgeError):
+    """A batch item was not answered before the batch's completion window ended (not billed)."""
+
+    type = "batch_expired"
+    status = 504
+
+
+class ForgeBatchCancelled(ForgeError):
+    """A batch item was cancelled before it ran (not billed)."""
+
+    type = "batch_cancelled"
+    status = 409
+
+
 class PriceFileError(ForgeError):
     """A prices file (LiteLLM's format, or the user's prices file) that cannot be read or used."""
 
@@ -136,6 +160,9 @@ def may_fall_back(error: BaseException) -> bool:
 
 __all__ = [
     "ForgeAuthenticationFailed",
+    "ForgeBatchCancelled",
+    "ForgeBatchExpired",
+    "ForgeBatchFailed",
     "ForgeContentFiltered",
     "ForgeError",
     "ForgeInvalidRequest",

@@ -133,11 +133,12 @@ class HttpGovernanceClient(ServiceClient):
         organization_id: str | None = None,
         run_limit: float | None = None,
         wait: float | None = None,
+        ttl: float | None = None,
     ) -> Reservation:
         patience = self.reservation_wait if wait is None else min(max(0.0, wait), self.reservation_wait)
         body = validated(ReserveRequest, {
             "run_id": run_id, "workflow": workflow, "task_id": task_id, "organization_id": organization_id,
-            "amount": amount, "run_limit": run_limit, "wait": patience,
+            "amount": amount, "run_limit": run_limit, "wait": patience, "ttl": ttl,
         })
         data = await self._post("/v1/budgets/reserve", body.model_dump(mode="json"))
         return self._parse(Reservation, data, "budgets/reserve")  # type: ignore[no-any-return]

@@ -115,13 +115,14 @@ class EmbeddedGovernance:
         organization_id: str | None = None,
         run_limit: float | None = None,
         wait: float | None = None,
+        ttl: float | None = None,
     ) -> Reservation:
         body = validated(ReserveRequest, {
             "run_id": run_id, "workflow": workflow, "task_id": task_id, "amount": amount,
-            "organization_id": organization_id, "run_limit": run_limit, "wait": wait,
+            "organization_id": organization_id, "run_limit": run_limit, "wait": wait, "ttl": ttl,
         })
         return await self.ledger.areserve(body.run_id, body.workflow, body.task_id, body.organization_id, body.amount,
-                                          body.run_limit, wait=body.wait)
+                                          body.run_limit, wait=body.wait, ttl=body.ttl)
 
     async def settle(
         self, reservation_id: str, actual_cost: float, cost_record: CostRecord | None = None

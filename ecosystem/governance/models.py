@@ -244,6 +244,11 @@ class ReserveRequest(StrictModel):
         description="Seconds to wait for reservations in flight to settle (capped by the service's "
         "reservation_wait; its value when unset; 0 refuses at once).",
     )
+    ttl: float | None = Field(
+        default=None, gt=0,
+        description="Seconds before the reservation lapses into unsettled spend (the service's "
+        "reservation_ttl when unset; a batch, answered within hours, asks for longer).",
+    )
 
 
 class SettleRequest(StrictModel):

@@ -67,7 +67,7 @@ def create_governance_app(governance: Governance, token: str | None = None) -> F
     async def reserve(body: ReserveRequest) -> Reservation:
         return await governance.reserve(
             run_id=body.run_id, workflow=body.workflow, task_id=body.task_id, amount=body.amount,
-            organization_id=body.organization_id, run_limit=body.run_limit, wait=body.wait,
+            organization_id=body.organization_id, run_limit=body.run_limit, wait=body.wait, ttl=body.ttl,
         )
 
     @app.post("/v1/budgets/settle")

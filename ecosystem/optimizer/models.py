@@ -186,8 +186,22 @@ class Caching(StrictModel):
     reason: str
 
 
-RecommendationType = Annotated[ModelSwitch | ParameterTuning | Parallelization | Caching, Field(discriminator="kind")]
-TASK_LEVEL_KINDS = frozenset({"model_switch", "parameter_tuning", "caching"})
+class BatchMode(StrictModel):
+    """Send the forEach items of llm task ``task_id`` to the provider's batch API (about half the price).
+
+    Apply: set the task's ``inputs.config.mode`` to ``batch``, only if the task still fans out
+    (``forEach``) on an llm-forge inference executor and sets no ``mode`` itself (the user's
+    setting wins).  Recommended for scheduled runs that nothing waits for within the batch window.
+    """
+
+    kind: Literal["batch_mode"] = "batch_mode"
+    task_id: str
+    reason: str
+
+
+RecommendationType = Annotated[ModelSwitch | ParameterTuning | Parallelization | Caching | BatchMode,
+                               Field(discriminator="kind")]
+TASK_LEVEL_KINDS = frozenset({"model_switch", "parameter_tuning", "caching", "batch_mode"})
 
 
 class ImpactEstimate(StrictModel):

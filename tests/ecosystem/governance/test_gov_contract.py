@@ -266,3 +266,15 @@ async def test_amounts_and_ids_the_store_cannot_hold_are_refused_before_anything
         await governance.settle("no-such-reservation", 1e20)
     assert await governance.audit(AuditQuery(workflow="wf")) == []
 
+
+async def test_a_reservation_may_ask_for_a_longer_life_than_the_default(backend: Backend) -> None:
+    """A batch's reservation outlives the default TTL (60 s here) and does not lapse meanwhile."""
+    governance, run_id = backend.governance, f"run-{uuid.uuid4().hex}"
+    long = await governance.reserve(run_id=run_id, workflow="wf-b", task_id="fan[0]", amount=0.4, run_limit=1.0,
+                                    ttl=25 * 3600)
+    short = await governance.reserve(run_id=run_id, workflow="wf-b", task_id="fan[1]", amount=0.1, run_limit=1.0)
+    assert long.expires_at - long.created_at == timedelta(hours=25)
+    backend.clock.now += timedelta(seconds=61)
+    assert [u.reservation_id for u in await governance.unsettled(UnsettledQuery(run_id=run_id))] == [short.id]
+    await governance.settle(long.id, 0.2)
+    assert await governance.recorded_cost(run_id, ["fan"]) == pytest.approx(0.3)
