@@ -207,6 +207,14 @@ class ForgeConfig(_ConfigBlock):
     offline_models: dict[str, OfflineModel] | None = Field(
         default=None, description="Offline provider: per-model latency and cost."
     )
+    offline_batch_delay: Seconds | None = Field(
+        default=None, description="Offline provider: seconds an offline batch takes before its results are ready.")
+    offline_batch_discount: float | None = Field(
+        default=None, ge=0, le=1, description="Offline provider: a batch item's cost as a share of a call's (default 0.5).")
+    batch_poll_interval: Seconds | None = Field(
+        default=None, description="Longest wait between two status polls of a provider batch (default 60 s).")
+    batch_max_requests: int | None = Field(
+        default=None, ge=1, description="Requests per provider batch at most; more are split (default: the provider's limit).")
     http_tool_allowed_hosts: list[str] | None = Field(
         default=None, description="Hosts the http-request tool may call ('*.example.com' allowed)."
     )

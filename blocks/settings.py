@@ -47,6 +47,7 @@ GOVERNANCE_RUN_KEYS = ("approval_timeout", "approval_poll_interval")
 DURATION_FIELDS = frozenset({
     "timeout", "flush_interval", "reservation_ttl", "recommendation_cache_ttl", "initial_delay", "max_delay",
     "max_retry_after", "offline_latency", "latency", "approval_timeout", "approval_poll_interval", "reservation_wait",
+    "offline_batch_delay", "batch_poll_interval",
 })
 
 

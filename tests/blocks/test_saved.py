@@ -24,7 +24,7 @@ def test_the_slug_read_is_the_orchestrator_config_blocks() -> None:
 def test_settings_without_a_saved_block_define_no_block_classes() -> None:
     from prefect.settings import PREFECT_API_URL
 
-    script = ("import sys\nfrom blocks.settings import resolve_settings_with_source\n"
+    script = ("import sys\nfrom blocks.resolve import resolve_settings_with_source\n"
               "print(resolve_settings_with_source(None)[1], 'blocks.configs' in sys.modules)\n")
     env = {**os.environ, "PREFECT_API_URL": str(PREFECT_API_URL.value()), "PYTHONPATH": str(ROOT)}
     env.pop("LLM_ORCHESTRATOR_CONFIG", None)
