@@ -44,6 +44,8 @@ from ecosystem.errors import provider_hint
 from ecosystem.forge.attempts import backoff_delay as _backoff
 from tasks.base import ExecutorContext, TaskOutput
 from tasks.errors import OutputTypeError, TaskTimeout
+from tasks.failures import install as install_failure_log
+from tasks.failures import mark as mark_failure
 from tasks.forge import attempt_policy
 from tasks.registry import body_for
 from tasks.state import JSON, Slot, WorkflowRun
@@ -54,6 +56,7 @@ _RUNS: dict[str, WorkflowRun] = {}
 
 
 def register_run(key: str, run: WorkflowRun) -> None:
+    install_failure_log()  # expected task failures log one line, not a traceback (tasks.failures)
     _RUNS[key] = run
 
 
@@ -150,6 +153,7 @@ async def execute_node(
             error.attempts = attempts  # type: ignore[attr-defined]
         except AttributeError:  # an exception type with slots
             pass
+        mark_failure(error, ctx.label, run.services.redactor.redact)
         await run.hooks.task_failed(ctx, error)
         raise
     finally:
