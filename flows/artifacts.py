@@ -8,6 +8,12 @@ with nothing in them (cost for a run that called no model, quality for a run tha
 nothing) are not sent.  Tables are built with pandas and passed to Prefect as records.  Every
 text that leaves here goes through ``redact`` first: a secret held by the run's clients never
 reaches an artifact.
+
+What a person reads in the UI's pane decides the shapes: the summary draws the DAG as a table
+in graph order (step, task, what it runs after, its state) rather than Mermaid source, which
+only the ``/v2`` UI renders; its columns fit a pane (tokens and the rest are in the cost and
+performance tables).  Numbers are formatted by meaning (``display``): USD with 6 decimals,
+seconds with 3, shares as percentages, counts as integers, scores with 3 decimals.
 Artifact failures are logged by the hook machinery and never change a run's result.
 """
 
@@ -25,7 +31,7 @@ from typing import Any
 
 import pandas as pd
 
-from compiler.graph import to_mermaid
+from compiler.plan import EVENT_KINDS
 from flows.registry import HOOK_FACTORIES
 from tasks.hooks import Hook
 from tasks.state import WorkflowRun
@@ -37,6 +43,51 @@ logger = logging.getLogger("llm_orchestrator.artifacts")
 def artifact_key(workflow: str, kind: str) -> str:
     base = re.sub(r"[^a-z0-9-]+", "-", workflow.lower()).strip("-") or "workflow"
     return f"{base}-{kind}"
+
+
+USD_DECIMALS, SECONDS_DECIMALS, SCORE_DECIMALS = 6, 3, 3
+_INTEGERS = ("attempts", "prompt_tokens", "completion_tokens", "total_tokens", "items")
+
+
+def _fixed(value: Any, decimals: int) -> str | None:
+    if value is None or (isinstance(value, float) and math.isnan(value)) or isinstance(value, bool):
+        return None
+    try:
+        return f"{float(value):.{decimals}f}"
+    except (TypeError, ValueError):
+        return str(value)
+
+
+def _integer(value: Any) -> int | None:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return None
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def _percent(value: Any) -> str | None:
+    fixed = _fixed(None if value is None else 100 * float(value), 1)
+    return None if fixed is None else f"{fixed}%"
+
+
+def display(frame: pd.DataFrame) -> pd.DataFrame:
+    """The same table with each column formatted by its meaning (see the module docstring)."""
+    out = frame.astype(object).copy()
+    for column in out.columns:
+        values = frame[column]
+        if column == "cost_usd":
+            out[column] = [_fixed(v, USD_DECIMALS) for v in values]
+        elif column == "share":
+            out[column] = [_percent(v) for v in values]
+        elif column == "duration_s":
+            out[column] = [_fixed(v, SECONDS_DECIMALS) for v in values]
+        elif column in _INTEGERS:
+            out[column] = [_integer(v) for v in values]
+        elif column in ("score", "threshold"):
+            out[column] = [_fixed(v, SCORE_DECIMALS) for v in values]
+    return out
 
 
 def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
@@ -99,21 +150,53 @@ def quality_table(result: Any) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["task", "metric", "score", "passed", "threshold", "method"])
 
 
+def graph_frame(plan: Any, result: Any) -> pd.DataFrame:
+    """The DAG as rows in graph order: step (level, or the event kind), task, what it runs
+    after (and the branch arm it belongs to), its state, time and cost."""
+    rows: list[dict[str, Any]] = []
+
+    def add(step: str, node_id: str) -> None:
+        node = plan.nodes[node_id]
+        record = result.tasks.get(node_id)
+        after = ", ".join(sorted(node.depends_on))
+        if node.gate is not None:
+            arm = "" if node.gate.arm == "then" else ", else"
+            after = f"{after} (branch {node.gate.branch_id}{arm})".strip()
+        state = record.state if record is not None else "not run"
+        if record is not None and record.items:
+            state += f" ({record.items} items)"
+        ran = record is not None and record.state not in ("skipped", "pending")
+        rows.append({"step": step, "task": node_id, "after": after, "state": state,
+                     "duration_s": record.duration if ran and record is not None else None,
+                     "cost_usd": record.cost if record is not None else None})
+
+    for depth, level in enumerate(plan.levels):
+        for node_id in level:
+            add(str(depth + 1), node_id)
+    for kind in EVENT_KINDS:
+        for node_id in plan.events.get(kind, ()):
+            add(kind, node_id)
+    return pd.DataFrame(rows, columns=["step", "task", "after", "state", "duration_s", "cost_usd"])
+
+
 def summary_markdown(run: Any, result: Any) -> str:
-    frame = task_frame(result)
-    states = {task_id: record.state for task_id, record in result.tasks.items()}
     lines = [
         f"# {result.workflow}: {result.state}",
         "",
-        f"Run `{result.run_id}` finished in {result.duration or 0:.2f}s; total cost {result.total_cost:.6f} USD.",
+        f"Run `{result.run_id}` finished in {result.duration or 0:.2f} s; total cost "
+        f"{result.total_cost:.{USD_DECIMALS}f} USD.",
     ]
     if result.error:
         lines += ["", f"**Error:** {result.error}"]
-    lines += ["", "## Graph", "", "```mermaid", to_mermaid(run.plan, states), "```", "", "## Tasks", ""]
-    lines.append(_markdown_table(_blank_missing(frame.drop(columns=["executor"]))))
+    graph = display(graph_frame(run.plan, result)).rename(columns={"duration_s": "time (s)", "cost_usd": "cost (USD)"})
+    lines += ["", "## Tasks", "", "In graph order; a step runs after the tasks in *after*.", ""]
+    lines.append(_markdown_table(_blank_missing(graph)))
+    reasons = [(t, r.reason) for t, r in result.tasks.items() if r.reason]
+    if reasons:
+        lines += ["", "## Why", ""] + [f"- `{task}`: {reason}" for task, reason in reasons]
     quality = quality_table(result)
     if not quality.empty:
-        lines += ["", "## Evaluation", "", _markdown_table(_blank_missing(quality))]
+        lines += ["", "## Evaluation", "", _markdown_table(_blank_missing(display(quality)))]
     decisions = [(t, r.metadata.get("policy")) for t, r in result.tasks.items() if r.metadata.get("policy")]
     decisions += [(t, f"{r.outputs.get('decision')} ({', '.join(map(str, r.outputs.get('violations') or [])) or 'no violations'})")
                   for t, r in result.tasks.items() if r.executor == "llm-governance:policy-enforcer" and r.outputs.get("decision")]
@@ -126,8 +209,8 @@ def summary_markdown(run: Any, result: Any) -> str:
         lines += ["", "## Budgets", ""]
         for status in statuses if isinstance(statuses, list) else [statuses]:
             if isinstance(status, dict):
-                lines.append(f"- {status.get('budget') or status.get('scope')}: {status.get('current')} of {status.get('limit')} USD "
-                             f"({100 * float(status.get('utilization') or 0):.0f}%)")
+                lines.append(f"- {status.get('budget') or status.get('scope')}: {_fixed(status.get('current'), USD_DECIMALS)} "
+                             f"of {_fixed(status.get('limit'), 2)} USD ({_percent(status.get('utilization') or 0)})")
     if result.applied:
         lines += ["", "## Applied recommendations", ""] + [f"- {item}" for item in result.applied]
     if result.warnings:
@@ -137,7 +220,7 @@ def summary_markdown(run: Any, result: Any) -> str:
 
 def _blank_missing(frame: pd.DataFrame) -> pd.DataFrame:
     as_objects = frame.astype(object)
-    return as_objects.where(frame.notna(), "")
+    return as_objects.where(as_objects.notna(), "")
 
 
 def _markdown_table(frame: pd.DataFrame) -> str:
@@ -251,18 +334,20 @@ class ArtifactHook(Hook):
                                                description=f"{name} run summary"))
         by_task, by_model = cost_tables(result)
         if not by_task.empty:  # a run that called no model has no costs to tabulate (the summary says 0 USD)
-            sends.append(table(_records(by_task), key=artifact_key(name, "cost"),
+            sends.append(table(_records(display(by_task)), key=artifact_key(name, "cost"),
                                description="Cost by task (USD, tokens, share)"))
-            sends.append(table(_records(by_model), key=artifact_key(name, "cost-by-model"), description="Cost by model"))
+            sends.append(table(_records(display(by_model)), key=artifact_key(name, "cost-by-model"),
+                               description="Cost by model"))
         report = getattr(result, "test_report", None)
         if isinstance(report, dict) and report.get("markdown"):
             sends.append(markdown(redact(str(report["markdown"])), key=artifact_key(name, "test-report"),
                                                    description=f"{name} Test-Bench report"))
         quality = quality_table(result)
         if not quality.empty:
-            sends.append(table(_records(quality), key=artifact_key(name, "quality"), description="Evaluation metrics"))
+            sends.append(table(_records(display(quality)), key=artifact_key(name, "quality"),
+                               description="Evaluation metrics"))
         performance = task_frame(result)[["task", "state", "duration_s", "attempts", "model", "total_tokens", "cost_usd"]]
-        sends.append(table(_records(performance), key=artifact_key(name, "performance"),
+        sends.append(table(_records(display(performance)), key=artifact_key(name, "performance"),
                                             description="Task performance"))
         outcomes = await asyncio.gather(*sends, return_exceptions=True)
         failures = [o for o in outcomes if isinstance(o, BaseException)]

@@ -141,7 +141,7 @@ def _check_cost_artifact(client: Any, flow_run_id: UUID, result: dict[str, Any])
               if t.get("cost") is not None or int(((t.get("metadata") or {}).get("usage") or {}).get("total_tokens") or 0) > 0}
     assert {row["task"] for row in rows} == set(costed)
     for row in rows:
-        assert row["cost_usd"] == pytest.approx(costed[row["task"]]["cost"])
+        assert float(row["cost_usd"]) == pytest.approx(costed[row["task"]]["cost"], abs=1e-6)  # 6 decimals
         assert row["model"] == costed[row["task"]].get("model")
 
 
