@@ -34,6 +34,9 @@ class CompileOptions:
     registry: ExecutorRegistry | None = None
     # Named OpenAI-compatible endpoints from config: `llm-forge:<name>` is then a known executor.
     providers: frozenset[str] = frozenset()
+    # The config's env_allowlist: `env.X` for any other X is an error (None: not checked, as for
+    # a library caller that compiles without settings).
+    env_allowlist: frozenset[str] | None = None
 
 
 @dataclass
@@ -149,7 +152,7 @@ def compile_source(doc: SourceDocument, options: CompileOptions) -> tuple[Execut
         workflow = Workflow.model_validate(data)
     except ValidationError as exc:
         return None, translate(exc, Workflow, doc)
-    checker = Checker(workflow, doc, options.registry or default_registry(), options.providers)
+    checker = Checker(workflow, doc, options.registry or default_registry(), options.providers, options.env_allowlist)
     analysis = checker.run()
     if any(d.is_error for d in analysis.diagnostics):
         return None, analysis.diagnostics
