@@ -6,7 +6,9 @@ A flow run created without a name gets a random two-word slug from the server (P
 runs of a workflow are easy to tell apart; a name a person gave the run (the UI's Run form,
 ``prefect deployment run --flow-run-name``, ``run_deployment(flow_run_name=...)``) is kept.
 The test is "two words, both from coolname's lists", the exact shape Prefect generates: a name a
-person types (``ticket-4711-refund``, ``weekly-report``) almost never has it.
+person types (``ticket-4711-refund``, ``weekly-report``) almost never has it.  Both UIs' Run forms
+prefill their Run Name field with a name of their own (``gamma-tarsus``, ``Generic-Gnat``) that the
+person sees and submits: that counts as a name given to the run, and is kept.
 """
 
 from __future__ import annotations

@@ -55,3 +55,24 @@ def test_deploy_time_inputs_become_the_forms_defaults_and_the_runs_inputs(tmp_pa
 def test_sample_inputs_have_the_declared_types() -> None:
     (item,) = collect([ROOT / "examples" / "batch-summaries.yaml"])
     assert sample_inputs(item.input_specs) == {"documents": []}  # an array, not "..."
+
+
+def test_a_cron_schedule_takes_its_required_inputs_from_the_command_line(tmp_path: Path) -> None:
+    from deployments.build import DeployError
+
+    triage = ROOT / "examples" / "support-triage.yaml"
+    try:
+        collect([triage], cron="0 9 * * 1-5")
+    except DeployError as exc:
+        (problem,) = exc.diagnostics
+        assert problem.code == "E313" and "ticket" in problem.message and "--input" in (problem.hint or "")
+    else:
+        raise AssertionError("a scheduled deployment without its required input was accepted")
+    (item,) = collect([triage], cron="0 9 * * 1-5", inputs=["ticket=daily check", "customer_tier=premium"])
+    assert item.parameters["inputs"] == {"ticket": "daily check", "customer_tier": "premium"}
+    try:
+        collect([triage], inputs=["customer_tier=gold"])
+    except DeployError as exc:
+        assert [d.code for d in exc.diagnostics] == ["E315"] and "gold" in exc.diagnostics[0].message
+    else:
+        raise AssertionError("an --input outside the enum was accepted")
