@@ -68,7 +68,8 @@ def mask_url(url: str | None) -> str | None:
 
 
 class StorageSettings(_Section):
-    type: str = "sqlite"
+    # The stores there are: a misspelt or unsupported kind is a config error, not a silent SQLite.
+    type: Literal["sqlite", "postgresql"] = "sqlite"
     url: str | None = None
 
     def __repr_args__(self) -> Any:
@@ -120,10 +121,12 @@ class OrchestratorSettings(_Section):
 
     def compile_options(self) -> CompileOptions:
         """What the compiler needs from the config: the named Forge endpoints, which make
-        ``llm-forge:<endpoint>`` a known executor.  The CLI's validate and run, the Python API and
-        the flow all compile with these."""
+        ``llm-forge:<endpoint>`` a known executor, and ``env_allowlist`` (``env.X`` for any other
+        X is a compile error).  The CLI's validate and run, the Python API and the flow all
+        compile with these."""
         endpoints = self.integration("llm-forge").get("endpoints") or {}
-        return CompileOptions(providers=frozenset(endpoints) if isinstance(endpoints, Mapping) else frozenset())
+        return CompileOptions(providers=frozenset(endpoints) if isinstance(endpoints, Mapping) else frozenset(),
+                              env_allowlist=frozenset(self.env_allowlist))
 
     def __repr_args__(self) -> Any:
         # Secrets in sections are SecretStr already; database URLs stay str (the store wants one).

@@ -81,11 +81,12 @@ class Analysis:
 
 class Checker:
     def __init__(self, workflow: Workflow, doc: SourceDocument, registry: ExecutorRegistry, providers: frozenset[str],
-                 max_diagnostics: int | None = MAX_DIAGNOSTICS) -> None:
+                 max_diagnostics: int | None = MAX_DIAGNOSTICS, env_allowlist: frozenset[str] | None = None) -> None:
         self.wf = workflow
         self.doc = doc
         self.registry = registry
         self.providers = providers
+        self.env_allowlist = env_allowlist
         self.diagnostics: list[Diagnostic] = []
         self.tasks: dict[str, TaskInfo] = {}
         self.declared_inputs = {i.name: i for i in workflow.spec.inputs}
@@ -361,6 +362,17 @@ class Checker:
                 if _may_compare(source):
                     self.check_types(node, source, at)
 
+    def check_env_reference(self, text: str, parts: Any, path: Path) -> None:
+        """``env.NAME`` must be allowed by the config, or it would silently render empty."""
+        if self.env_allowlist is None or not parts or not isinstance(parts[0], str) or parts[0] == "*":
+            return
+        name = parts[0]
+        if name not in self.env_allowlist:
+            allowed = ", ".join(sorted(self.env_allowlist)) or "none"
+            self.report("E409", f"'{text}': environment variable '{name}' is not in the config's env_allowlist "
+                        f"(allowed: {allowed})", path,
+                        f"add {name} to orchestrator.env_allowlist in orchestrator-config.yaml if runs may read it")
+
     def check_references(self, node: Node, source: str, path: Path, info: TaskInfo | None, *, item_scope: bool = False,
                          event: str | None = None) -> set[str]:
         """Check every context reference in ``node``; return the tasks it reads."""
@@ -376,8 +388,13 @@ class Checker:
                 if not item_scope:
                     self.report("E407", f"'{root}' is only defined inside a task with forEach (in '{source}')", path,
                                 "add `forEach:` to the task or read the value from tasks.<id>.outputs")
-            elif root in ("env", "secrets"):
-                continue
+            elif root == "env":
+                self.check_env_reference(ref.text, parts, path)
+            elif root == "secrets":
+                # Not implemented: a value that is always null would pass for a secret and fail late.
+                self.report("E408", f"'{ref.text}': the secrets context is not supported", path,
+                            "give a provider key in the config's api_keys (a SecretStr, masked everywhere) or read an "
+                            "allowed variable with env.NAME (orchestrator.env_allowlist)")
             else:
                 hint = did_you_mean(root, CONTEXTS) or f"available contexts: {', '.join(CONTEXTS)}"
                 self.report("E402", f"unknown context '{root}' in '{source}'", path, hint)

@@ -42,6 +42,9 @@ class CompileOptions:
     providers: frozenset[str] = frozenset()
     # Diagnostics shown per file (errors first); the rest are counted in one E107/W107. None: all.
     max_diagnostics: int | None = MAX_DIAGNOSTICS
+    # The config's env_allowlist: `env.X` for any other X is an error (None: not checked, as for
+    # a library caller that compiles without settings).
+    env_allowlist: frozenset[str] | None = None
 
 
 @dataclass
@@ -170,7 +173,8 @@ def compile_source(doc: SourceDocument, options: CompileOptions) -> tuple[Execut
         workflow = Workflow.model_validate(data)
     except ValidationError as exc:
         return None, translate(exc, Workflow, doc)
-    checker = Checker(workflow, doc, options.registry or default_registry(), options.providers, options.max_diagnostics)
+    checker = Checker(workflow, doc, options.registry or default_registry(), options.providers, options.max_diagnostics,
+                      options.env_allowlist)
     analysis = checker.run()
     if any(d.is_error for d in analysis.diagnostics):
         return None, analysis.diagnostics

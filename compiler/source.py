@@ -370,3 +370,23 @@ def _alias_diagnostic(builder: _Builder, index: int) -> Diagnostic:
         "every use of an alias copies the anchored node, so aliases of aliases multiply (a 'billion laughs' "
         "file); write repeated settings once (spec.defaults applies to every task) or use fewer nested aliases",
     )
+
+
+def is_config_text(text: str) -> bool:
+    """True when ``text`` is an orchestrator-config.yaml (one document whose only top-level key is
+    ``orchestrator``), not a workflow: ``validate`` checks it as a config, ``deploy`` skips it."""
+    documents, problems = load_documents(text, "<config?>")
+    if problems or len(documents) != 1:
+        return False
+    data = documents[0].data
+    return isinstance(data, dict) and "orchestrator" in data and "apiVersion" not in data and "kind" not in data
+
+
+def is_config_file(path: str | Any) -> bool:
+    """``is_config_text`` of a file's contents (False when it cannot be read)."""
+    from pathlib import Path
+
+    try:
+        return is_config_text(Path(path).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError):
+        return False

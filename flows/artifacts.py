@@ -10,6 +10,12 @@ section 8 says pandas): they hold a few rows per run, Prefect takes records, and
 cost every run about 0.3 CPU-s, a tenth of a 1-task run.  Every text that leaves here goes
 through ``redact`` first: a secret held by the run's clients never reaches an artifact.
 Artifact failures are logged by the hook machinery and never change a run's result.
+
+What a person reads in the UI's pane decides the shapes: the summary draws the DAG as a table
+in graph order (step, task, what it runs after, its state) rather than Mermaid source, which
+only the ``/v2`` UI renders; its columns fit a pane (tokens and the rest are in the cost and
+performance tables).  Numbers are formatted by meaning (``display``): USD with 6 decimals,
+seconds with 3, shares as percentages, counts as integers, scores with 3 decimals.
 """
 
 from __future__ import annotations
@@ -18,12 +24,13 @@ import asyncio
 import contextlib
 import contextvars
 import logging
+import math
 import re
 import time
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-from compiler.graph import to_mermaid
+from compiler.plan import EVENT_KINDS
 from flows.registry import HOOK_FACTORIES
 from tasks.hooks import Hook
 from tasks.state import WorkflowRun
@@ -41,6 +48,40 @@ TASK_COLUMNS = ("task", "executor", "state", "duration_s", "attempts", "model", 
                 "total_tokens", "cost_usd", "reason")
 TOKENS = ("prompt_tokens", "completion_tokens", "total_tokens")
 Rows = list[dict[str, Any]]
+USD_DECIMALS, SECONDS_DECIMALS, SCORE_DECIMALS = 6, 3, 3
+_INTEGERS = ("attempts", "prompt_tokens", "completion_tokens", "total_tokens", "items")
+
+
+def _fixed(value: Any, decimals: int) -> str | None:
+    if value is None or isinstance(value, bool) or (isinstance(value, float) and math.isnan(value)):
+        return None
+    try:
+        return f"{float(value):.{decimals}f}"
+    except (TypeError, ValueError):
+        return str(value)
+
+
+def _integer(value: Any) -> int | None:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return None
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def _percent(value: Any) -> str | None:
+    fixed = _fixed(None if value is None else 100 * float(value), 1)
+    return None if fixed is None else f"{fixed}%"
+
+
+def display(rows: Rows) -> Rows:
+    """The same rows with each column formatted by its meaning (see the module docstring)."""
+    formats: dict[str, Any] = {"cost_usd": lambda v: _fixed(v, USD_DECIMALS), "share": _percent,
+                               "duration_s": lambda v: _fixed(v, SECONDS_DECIMALS),
+                               "score": lambda v: _fixed(v, SCORE_DECIMALS), "threshold": lambda v: _fixed(v, SCORE_DECIMALS),
+                               **dict.fromkeys(_INTEGERS, _integer)}
+    return [{k: formats[k](v) if k in formats else v for k, v in row.items()} for row in rows]
 
 
 def _usage(record: Any) -> dict[str, int]:
@@ -113,20 +154,57 @@ def performance_rows(result: Any) -> Rows:
     return [{k: row[k] for k in PERFORMANCE_COLUMNS} for row in task_rows(result)]
 
 
+GRAPH_COLUMNS = ("step", "task", "after", "state", "duration_s", "cost_usd")
+
+
+def graph_rows(plan: Any, result: Any) -> Rows:
+    """The DAG as rows in graph order: step (level, or the event kind), task, what it runs
+    after (and the branch arm it belongs to), its state, time and cost."""
+    rows: Rows = []
+
+    def add(step: str, node_id: str) -> None:
+        node = plan.nodes[node_id]
+        record = result.tasks.get(node_id)
+        after = ", ".join(sorted(node.depends_on))
+        if node.gate is not None:
+            arm = "" if node.gate.arm == "then" else ", else"
+            after = f"{after} (branch {node.gate.branch_id}{arm})".strip()
+        state = record.state if record is not None else "not run"
+        if record is not None and record.items:
+            state += f" ({record.items} items)"
+        ran = record is not None and record.state not in ("skipped", "pending")
+        rows.append({"step": step, "task": node_id, "after": after, "state": state,
+                     "duration_s": record.duration if ran and record is not None else None,
+                     "cost_usd": record.cost if record is not None else None})
+
+    for depth, level in enumerate(plan.levels):
+        for node_id in level:
+            add(str(depth + 1), node_id)
+    for kind in EVENT_KINDS:
+        for node_id in plan.events.get(kind, ()):
+            add(kind, node_id)
+    return rows
+
+
 def summary_markdown(run: Any, result: Any) -> str:
-    states = {task_id: record.state for task_id, record in result.tasks.items()}
     lines = [
         f"# {result.workflow}: {result.state}",
         "",
-        f"Run `{result.run_id}` finished in {result.duration or 0:.2f}s; total cost {result.total_cost:.6f} USD.",
+        f"Run `{result.run_id}` finished in {result.duration or 0:.2f} s; total cost "
+        f"{result.total_cost:.{USD_DECIMALS}f} USD.",
     ]
     if result.error:
         lines += ["", f"**Error:** {result.error}"]
-    lines += ["", "## Graph", "", "```mermaid", to_mermaid(run.plan, states), "```", "", "## Tasks", ""]
-    lines.append(_markdown_table(task_rows(result), [c for c in TASK_COLUMNS if c != "executor"]))
+    graph = [{("time (s)" if k == "duration_s" else "cost (USD)" if k == "cost_usd" else k): v for k, v in row.items()}
+             for row in display(graph_rows(run.plan, result))]
+    lines += ["", "## Tasks", "", "In graph order; a step runs after the tasks in *after*.", ""]
+    lines.append(_markdown_table(graph, ["step", "task", "after", "state", "time (s)", "cost (USD)"]))
+    reasons = [(t, r.reason) for t, r in result.tasks.items() if r.reason]
+    if reasons:
+        lines += ["", "## Why", ""] + [f"- `{task}`: {reason}" for task, reason in reasons]
     quality = quality_table(result)
     if quality:
-        lines += ["", "## Evaluation", "", _markdown_table(quality, QUALITY_COLUMNS)]
+        lines += ["", "## Evaluation", "", _markdown_table(display(quality), QUALITY_COLUMNS)]
     decisions = [(t, r.metadata.get("policy")) for t, r in result.tasks.items() if r.metadata.get("policy")]
     decisions += [(t, f"{r.outputs.get('decision')} ({', '.join(map(str, r.outputs.get('violations') or [])) or 'no violations'})")
                   for t, r in result.tasks.items() if r.executor == "llm-governance:policy-enforcer" and r.outputs.get("decision")]
@@ -262,16 +340,18 @@ class ArtifactHook(Hook):
                                                description=f"{name} run summary"))
         by_task, by_model = cost_tables(result)
         if by_task:  # a run that called no model has no costs to tabulate (the summary says 0 USD)
-            sends.append(table(by_task, key=artifact_key(name, "cost"), description="Cost by task (USD, tokens, share)"))
-            sends.append(table(by_model, key=artifact_key(name, "cost-by-model"), description="Cost by model"))
+            sends.append(table(display(by_task), key=artifact_key(name, "cost"),
+                               description="Cost by task (USD, tokens, share)"))
+            sends.append(table(display(by_model), key=artifact_key(name, "cost-by-model"), description="Cost by model"))
         report = getattr(result, "test_report", None)
         if isinstance(report, dict) and report.get("markdown"):
             sends.append(markdown(redact(str(report["markdown"])), key=artifact_key(name, "test-report"),
                                                    description=f"{name} Test-Bench report"))
         quality = quality_table(result)
         if quality:
-            sends.append(table(quality, key=artifact_key(name, "quality"), description="Evaluation metrics"))
-        sends.append(table(performance_rows(result), key=artifact_key(name, "performance"), description="Task performance"))
+            sends.append(table(display(quality), key=artifact_key(name, "quality"), description="Evaluation metrics"))
+        sends.append(table(display(performance_rows(result)), key=artifact_key(name, "performance"),
+                           description="Task performance"))
         outcomes = await asyncio.gather(*sends, return_exceptions=True)
         failures = [o for o in outcomes if isinstance(o, BaseException)]
         if failures:

@@ -36,6 +36,7 @@ from compiler.plan import EVENT_KINDS, PlanNode
 from flows.tags import carried_tags
 from tasks.batch import BatchItemFailed, batch_task_for
 from tasks.errors import InputRenderError, retry_info
+from tasks.failures import describe
 from tasks.runner import register_run, task_for, unregister_run
 from tasks.state import JSON, RunResult, Slot, TaskMetadata, TaskRecord, WorkflowRun
 
@@ -207,6 +208,10 @@ class Scheduler:
         error = await state.result(raise_on_failure=False)  # type: ignore[misc]
         return False, error, False
 
+    def log_refusal(self, label: str, error: BaseException) -> None:
+        """A task refused before its task run existed gets the one line a failed task run logs."""
+        self.run.logger_for(label).error(self.run.services.redactor.redact(describe(label, error)))
+
     def record_failure(self, record: TaskRecord, node: PlanNode, error: Any, *, index: int | None = None) -> None:
         record.attempts = self.run.calls.get(record.id if index is None else f"{record.id}[{index}]", 1)
         _, _, kind = retry_info(error) if isinstance(error, BaseException) else (False, None, "failed")
@@ -219,6 +224,7 @@ class Scheduler:
             state = await self.call(node, inputs, token)
         except Exception as exc:  # a before_node hook refused the task (policy, approval)
             record.inputs = inputs
+            self.log_refusal(node.id, exc)
             self.record_failure(record, node, exc)
             return
         run.states[node.id] = [state]
@@ -268,6 +274,7 @@ class Scheduler:
             try:
                 state = await self.call(node, inputs, token, item=item, index=i)
             except Exception as exc:
+                self.log_refusal(f"{node.id}[{i}]", exc)
                 failures.append((i, exc))
                 if not node.continue_on_error and run.failed_task is None:
                     run.failed_task = node.id

@@ -62,8 +62,13 @@ def validate(
     format: Annotated[str, typer.Option("--format", help="text or json")] = FORMAT_TEXT,
     config: ConfigOption = None,
 ) -> None:
-    """Check workflows statically; print diagnostics like a compiler (exit 1 on any error)."""
+    """Check workflows statically; print diagnostics like a compiler (exit 1 on any error).
+
+    An orchestrator-config.yaml among the files (``validate examples/*.yaml``) is checked as a
+    config, with the same positioned diagnostics."""
+    from blocks.settings import ConfigError, load_config_file
     from compiler.compile import compile_file
+    from compiler.source import is_config_file
 
     if format not in ("text", "json"):
         raise _fail(f"unknown --format '{format}' (use text or json)", 2)
@@ -71,7 +76,15 @@ def validate(
     diagnostics = []
     unreadable = False
     plans = 0
+    configs = 0
     for path in files:
+        if is_config_file(path):
+            configs += 1
+            try:
+                load_config_file(path)
+            except ConfigError as exc:
+                diagnostics.extend(exc.diagnostics)
+            continue
         result = compile_file(path, options)
         unreadable |= any(d.code == "E100" for d in result.diagnostics)
         diagnostics.extend(result.diagnostics)
@@ -84,7 +97,9 @@ def validate(
             out.print(d.render(), markup=False)
         warnings = len(diagnostics) - len(errors)
         status = "[green]ok[/green]" if not errors else "[red]failed[/red]"
-        out.print(f"{status}: {len(files)} file(s), {plans} workflow(s), {len(errors)} error(s), {warnings} warning(s)")
+        checked = f", {configs} config(s)" if configs else ""
+        out.print(f"{status}: {len(files)} file(s), {plans} workflow(s){checked}, {len(errors)} error(s), "
+                  f"{warnings} warning(s)")
     if unreadable:
         raise typer.Exit(2)
     raise typer.Exit(1 if errors else 0)

@@ -46,6 +46,8 @@ from ecosystem.forge.attempts import backoff_delay as _backoff
 from ecosystem.models import describe_errors
 from tasks.base import ExecutorContext, TaskOutput
 from tasks.errors import ExecutorError, OutputTypeError, TaskTimeout, redacted
+from tasks.failures import install as install_failure_log
+from tasks.failures import mark as mark_failure
 from tasks.forge import attempt_policy
 from tasks.registry import body_for
 from tasks.state import JSON, Slot, WorkflowRun
@@ -57,6 +59,7 @@ _RUNS: dict[str, WorkflowRun] = {}
 
 
 def register_run(key: str, run: WorkflowRun) -> None:
+    install_failure_log()  # expected task failures log one line, not a traceback (tasks.failures)
     _RUNS[key] = run
 
 
@@ -160,6 +163,7 @@ async def execute_node(
             error.attempts = attempts  # type: ignore[attr-defined]
         except AttributeError:  # an exception type with slots
             pass
+        mark_failure(error, ctx.label, run.services.redactor.redact)
         await run.hooks.task_failed(ctx, error)
         if error is raised:
             raise

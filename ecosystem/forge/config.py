@@ -34,6 +34,13 @@ DEFAULT_BASE_URLS = {
     "gemini": "https://generativelanguage.googleapis.com",
 }
 
+# The environment variables each provider's official SDK reads for its base URL.
+ENV_BASE_URLS = {
+    "anthropic": ("ANTHROPIC_BASE_URL",),
+    "openai": ("OPENAI_BASE_URL",),
+    "gemini": ("GEMINI_BASE_URL", "GOOGLE_GEMINI_BASE_URL"),
+}
+
 
 class RetryPolicy(StrictModel):
     max_attempts: int = Field(default=3, ge=1)
@@ -168,8 +175,18 @@ class ForgeSettings(StrictModel):
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> ForgeSettings:
-        """Settings with keys from ANTHROPIC_API_KEY, OPENAI_API_KEY, GEMINI_API_KEY/GOOGLE_API_KEY."""
+        """Settings from the variables the providers' own SDKs read: keys from ANTHROPIC_API_KEY,
+        OPENAI_API_KEY, GEMINI_API_KEY/GOOGLE_API_KEY, base URLs from ANTHROPIC_BASE_URL,
+        OPENAI_BASE_URL (with its ``/v1``, as the OpenAI SDK and LiteLLM take it) and
+        GEMINI_BASE_URL/GOOGLE_GEMINI_BASE_URL.  A config file's ``api_keys``/``base_urls`` win
+        over these (``blocks.clients`` merges them in that order)."""
         env = os.environ if environ is None else environ
+        base_urls: dict[str, str] = {}
+        for provider, names in ENV_BASE_URLS.items():
+            url = next((env[name].strip() for name in names if env.get(name, "").strip()), None)
+            if url:
+                base_urls[provider] = url.rstrip("/")
+        base_urls.update(overrides.pop("base_urls", {}) or {})
         keys: dict[str, SecretStr] = {}
         for provider, names in (
             ("anthropic", ("ANTHROPIC_API_KEY",)),
@@ -181,7 +198,7 @@ class ForgeSettings(StrictModel):
                 keys[provider] = SecretStr(value)
         keys.update(overrides.pop("api_keys", {}) or {})
         endpoint = overrides.pop("endpoint", None) or env.get("LLM_FORGE_ENDPOINT") or None
-        return cls(api_keys=keys, endpoint=endpoint, **overrides)
+        return cls(api_keys=keys, base_urls=base_urls, endpoint=endpoint, **overrides)
 
     def offline_cost_of(self, model: str) -> float:
         """USD an offline call of ``model`` reports: ``offline_models[model].cost``, ``offline_cost`` or 0."""
