@@ -330,11 +330,14 @@ def forge_judge(clients: Clients, model: str) -> Any:
     """A Test-Bench ``Judge`` (async prompt -> text) that asks ``model`` through the run's Forge,
     so offline runs judge offline and a judge model is routed, limited and priced like any other."""
 
-    async def judge(prompt: str) -> str:
+    async def judge(prompt: str, *, json: bool = False) -> str:
+        """``json``: the verdict is asked for as structured output (the provider's JSON mode)."""
         from ecosystem.forge import ForgeInferenceRequest
+        from ecosystem.testbench.judge import VERDICT_SCHEMA
 
         response = await clients.forge.infer(ForgeInferenceRequest(
             prompt=prompt, model=model, temperature=0.0, max_tokens=512, metadata={"purpose": "test-bench-judge"},
+            response_schema=dict(VERDICT_SCHEMA) if json else None,
         ))
         return str(response.text)
 

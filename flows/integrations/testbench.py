@@ -262,7 +262,8 @@ class TestBenchHook(Hook):
         if skipped:
             evaluation["skipped"] = skipped
         output.metadata["evaluation"] = evaluation
-        output.metadata["quality_score"] = result.overall_score
+        if set(result.details.errored) < set(result.metrics):  # a score needs at least one metric that scored
+            output.metadata["quality_score"] = result.overall_score
         ctx.logger.info("auto-evaluation of task '%s': score %.3f, %s", key, result.overall_score,
                         "passed" if result.passed else "not passed")
 

@@ -194,11 +194,12 @@ async def test_an_llm_task_whose_evaluation_errors_still_completes(captured: Cap
     assert state.is_completed(), data.get("error")
     assert data["tasks"]["answer"]["state"] == "completed"
     assert data["tasks"]["after"]["state"] == "completed"
-    error = data["tasks"]["answer"]["metadata"]["evaluation"]["error"]
-    assert "JudgeOutputInvalid" in error
+    # A malformed verdict is asked once more, then that metric is recorded as errored with the
+    # judge's reply; the evaluation itself stands, and a task whose every metric errored has no score.
+    coherence = data["tasks"]["answer"]["metadata"]["evaluation"]["metrics"]["coherence"]
+    assert coherence["errored"] is True and "I think it is fine." in (coherence["raw_reply"] or "")
     assert "quality_score" not in data["tasks"]["answer"]["metadata"]
-    assert any("auto-evaluation of 'answer' could not run" in w for w in data["warnings"])
-    assert captured.report["errors"] == {"answer": error}
+    assert captured.report["tasks"][0]["task_id"] == "answer"
 
 
 async def test_a_bad_default_metric_in_config_fails_the_run_before_any_task() -> None:
