@@ -158,9 +158,13 @@ def cached_calls(plan: ExecutionPlan, fingerprint: str, repeat: int, ttl: float 
 
 
 def run_cost(result: RunResult) -> float | None:
-    """What the run's calls cost when they were made (cached ones included); None if any is unknown."""
+    """What the run's calls cost when they were made (cached ones included); None if any is unknown
+    (an unpriced model, or an inference task that failed: its calls may have been billed)."""
     total = 0.0
     for record in result.tasks.values():
+        if record.state == "failed" and record.type == "llm" and record.executor.startswith("llm-forge:") \
+                and not record.executor.startswith("llm-forge:tool:"):
+            return None
         if record.state not in ("completed", "cached") or "cost" not in record.metadata:
             continue
         value = record.metadata.get("cost")
