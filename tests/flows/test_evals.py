@@ -12,7 +12,15 @@ from compiler.compile import compile_text
 from ecosystem.forge import ForgeSettings
 from ecosystem.store import Store
 from ecosystem.testbench.suites import SuiteResults
-from flows.evals import LocalEval, cached_calls, call_fingerprint, critical_path_ms, local_eval, run_cost, run_eval_suite
+from flows.evals import (
+    LocalEval,
+    cached_calls,
+    call_fingerprint,
+    critical_path_ms,
+    local_eval,
+    run_cost,
+    run_eval_suite,
+)
 from tasks.state import RunResult, TaskRecord
 from tests.flows.eval_fixtures import TICKETS, CallCounter, answer, provider_calls, write_suite
 
