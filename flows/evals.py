@@ -4,7 +4,8 @@ One parent Prefect flow runs the suite.  Each variant's workflow document is com
 repeat, see caching); each run of a case goes through ``flows.workflow.execute_plan`` - the
 engine behind ``run_workflow``: the same scheduler, Prefect task runs, retries, Governance
 (ledger, budgets, policies) and Test-Bench hooks - inside the parent flow run, at most
-``concurrency`` at once (an asyncio semaphore; the suite's ``concurrency``, or ``--concurrency``).
+``concurrency`` at once (that many asyncio workers each take the next run; the suite's
+``concurrency``, or ``--concurrency``).
 Its task runs therefore go wherever the run's task runner sends them (``--task-runner dask``).
 The runs are not subflow runs: a flow run per case would cost the server a flow run's creation,
 state changes and artifacts 400 times over for a 200 x 2 suite (``bench/eval.py`` measures the
@@ -190,16 +191,30 @@ def critical_path_ms(plan: ExecutionPlan, result: RunResult) -> float | None:
         return None
     finish: dict[str, float] = {}
 
-    def done(node_id: str, start: float) -> float:
-        if node_id not in finish:
-            node = plan.nodes[node_id]
+    def longest(ids: list[str], start: float) -> float:
+        # Kahn's order over ``ids`` (iterative: a 10,000-task chain must not exhaust the stack).
+        members = set(ids)
+        waiting = {i: {d for d in plan.nodes[i].depends_on if d in members} for i in ids}
+        dependents: dict[str, list[str]] = {i: [] for i in ids}
+        for i, deps in waiting.items():
+            for d in deps:
+                dependents[d].append(i)
+        ready = [i for i, deps in waiting.items() if not deps]
+        end = start
+        while ready:
+            node_id = ready.pop()
+            after = max([start, *(finish.get(d, 0.0) for d in plan.nodes[node_id].depends_on if d in plan.nodes)])
             record = result.tasks.get(node_id)
-            after = max([start, *(done(d, start) for d in node.depends_on if d in plan.nodes)])
             finish[node_id] = after + (_task_seconds(record) if record is not None else 0.0)
-        return finish[node_id]
+            end = max(end, finish[node_id])
+            for child in dependents[node_id]:
+                waiting[child].discard(node_id)
+                if not waiting[child]:
+                    ready.append(child)
+        return end
 
-    main_end = max([0.0, *(done(i, 0.0) for i, n in plan.nodes.items() if n.event is None)])
-    end = max([main_end, *(done(i, main_end) for i, n in plan.nodes.items() if n.event is not None)])
+    main_end = longest([i for i, n in plan.nodes.items() if n.event is None], 0.0)
+    end = longest([i for i, n in plan.nodes.items() if n.event is not None], main_end)
     return round(1000 * end, 3)
 
 
@@ -272,30 +287,28 @@ class SuiteRunner:
         case_index = {c.id: i for i, c in enumerate(self.plan.cases)}
         order = sorted(range(len(planned)), key=lambda i: (planned[i].repeat, case_index[planned[i].case.id],
                                                             position[planned[i].variant.id]))
-        semaphore = asyncio.Semaphore(self.concurrency)
-        finished = 0
+        judged: dict[int, CaseRun] = {}
+        pending = iter(order)
 
-        async def guarded(item: SuiteRun) -> CaseRun:
-            nonlocal finished
-            async with semaphore:
-                outcome = await self.one(item)
-            finished += 1
-            if self.progress is not None:
-                try:
-                    self.progress(outcome, finished, len(planned))
-                except Exception:  # a display must never stop the suite
-                    logger.exception("the progress callback failed")
-            return outcome
+        async def worker() -> None:
+            # ``concurrency`` workers pull the next run: at most that many in flight, and no
+            # coroutine per run waiting its turn (a suite may hold millions of runs).
+            for index in pending:
+                outcome = judged[index] = await self.one(planned[index])
+                if self.progress is not None:
+                    try:
+                        self.progress(outcome, len(judged), len(planned))
+                    except Exception:  # a display must never stop the suite
+                        logger.exception("the progress callback failed")
 
-        judged = await asyncio.gather(*(guarded(planned[i]) for i in order))
-        by_position = dict(zip(order, judged, strict=True))
+        await asyncio.gather(*(worker() for _ in range(min(self.concurrency, len(planned)) or 1)))
         return SuiteResults(
             suite=self.plan.name, workflow=self.plan.workflow.name, suite_file=self.plan.file,
             workflow_file=self.plan.workflow_file, suite_run_id=self.suite_run_id, repeat=self.plan.repeat,
             variants=[VariantInfo(v.id, v.label, {t: m.model for t, m in v.models.items()}, tuple(v.choices))
                       for v in self.plan.variants],
             cases=[CaseInfo(c.id, tuple(c.tags), c.source, c.description) for c in self.plan.cases],
-            runs=[by_position[i] for i in range(len(planned))],
+            runs=[judged[i] for i in range(len(planned))],
             fail_under={r.measure: r.minimum for r in self.plan.fail_under},
             started_at=started, finished_at=datetime.now(UTC), warnings=warnings,
         )
@@ -318,10 +331,10 @@ class SuiteRunner:
         try:
             result = await execute_plan(compiled, inputs, self.settings, run_id, services=self.services,
                                         hook_filter=_per_suite_hooks, task_runner=self.task_runner)
+            return await self.judge(case, variant, repeat, compiled, result)
         except Exception as exc:  # one run's engine error is that run's, never the suite's
             logger.warning("eval run of case '%s' under %s failed to run: %s", case.id, variant.label, exc)
             return error(f"{type(exc).__name__}: {exc}")
-        return await self.judge(case, variant, repeat, compiled, result)
 
     async def judge(self, case: Case, variant: Variant, repeat: int, plan: ExecutionPlan, result: RunResult) -> CaseRun:
         cost = run_cost(result)
@@ -331,7 +344,8 @@ class SuiteRunner:
             outputs=outputs, cost_usd=cost, spent_usd=result.total_cost, latency_ms=latency,
             cached_tasks=sum(r.state == "cached" for r in result.tasks.values()),
             provider_calls=sum(r.attempts for r in result.tasks.values()
-                               if r.state in ("completed", "failed") and is_inference(plan.nodes[r.id])),
+                               if r.state in ("completed", "failed") and r.id in plan.nodes
+                               and is_inference(plan.nodes[r.id])),
         )
         if not result.ok:
             return CaseRun(case.id, variant.id, repeat, result.run_id, "failed", passed=False, errored=True,
