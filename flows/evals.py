@@ -22,8 +22,8 @@ the optimizer as stored suite results (``ecosystem.store.evals``).
 policy (``tasks.runner.cache_key``): the key is the workflow, task, executor and the task's
 rendered inputs - prompt, system, messages, ``config`` with the model and every call parameter,
 cache markers: the whole request Forge sends - plus ``call_fingerprint`` of the Forge settings
-that change an answer without changing the request (offline or not, canned offline answers,
-endpoints and base URLs, default models), the repeat number (repeats are independent samples)
+that change an answer without changing the request (offline or not, canned offline answers and
+offline costs, endpoints and base URLs, default models), the repeat number (repeats are independent samples)
 and the task's declared outputs.  A re-run with nothing changed is served from the cache and
 makes no provider call; changing a prompt, a model or a case re-runs only what it touches.  The
 answers are kept in Prefect's result storage (``PREFECT_LOCAL_STORAGE_PATH`` by default, or the
@@ -125,6 +125,9 @@ def call_fingerprint(forge: ForgeSettings) -> str:
     material = {
         "offline": forge.offline,
         "offline_responses": forge.offline_responses if forge.offline else None,
+        # Offline, the reported cost is configuration too: a changed one must not be served stale.
+        "offline_models": {m: spec.model_dump() for m, spec in sorted(forge.offline_models.items())} if forge.offline else None,
+        "offline_cost": forge.offline_cost if forge.offline else None,
         "endpoint": forge.endpoint,
         "base_urls": forge.base_urls,
         "endpoints": {name: {"base_url": e.base_url, "default_model": e.default_model}

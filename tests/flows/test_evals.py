@@ -174,6 +174,8 @@ def test_inference_tasks_get_a_cache_key_with_the_settings_fingerprint_and_the_r
 def test_the_fingerprint_changes_with_what_changes_answers_and_not_with_keys() -> None:
     base = call_fingerprint(ForgeSettings(offline=True, offline_responses={"x": "y"}))
     assert call_fingerprint(ForgeSettings(offline=True, offline_responses={"x": "z"})) != base
+    priced = ForgeSettings(offline=True, offline_responses={"x": "y"}, offline_models={"m": {"cost": 0.1}})  # type: ignore[dict-item]
+    assert call_fingerprint(priced) != base  # offline, a reported cost is configuration too
     assert call_fingerprint(ForgeSettings(offline=False)) != call_fingerprint(ForgeSettings(offline=True))
     assert call_fingerprint(ForgeSettings(base_urls={"openai": "http://localhost:1/v1"})) != call_fingerprint(ForgeSettings())
     with_key = ForgeSettings(offline=True, offline_responses={"x": "y"}, api_keys={"openai": "sk-test-1234"})  # type: ignore[dict-item]
