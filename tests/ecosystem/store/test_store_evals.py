@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+from alembic import command
 from sqlalchemy import inspect
 
 from ecosystem.store import Store, head_revision, upgrade
+from ecosystem.store.engine import _alembic_config
 from ecosystem.store.eval_models import EVAL_TABLES
 from ecosystem.store.evals import (
     CaseRunRecord,
@@ -49,10 +51,15 @@ def _case(case_id: str, passed: bool) -> CaseRunRecord:
         cost_usd=0.0006, spent_usd=0.0, latency_ms=100.0, cached_tasks=1, provider_calls=0)
 
 
-def test_migration_0005_creates_the_eval_tables(sqlite_url: str) -> None:
+def test_migration_0005_creates_the_eval_tables_and_downgrades(sqlite_url: str) -> None:
+    assert upgrade(sqlite_url, "0004") == "0004"
     assert upgrade(sqlite_url) == head_revision() == "0005"
     with Store.open(sqlite_url) as store:
         assert set(EVAL_TABLES) <= set(inspect(store.engine).get_table_names())
+        engine = store.engine
+        with engine.begin() as conn:
+            command.downgrade(_alembic_config(conn), "0004")
+        assert not set(EVAL_TABLES) & set(inspect(engine).get_table_names())
 
 
 def test_a_saved_run_reads_back_with_money_exact_and_unknown_cost_kept_unknown(sqlite_url: str) -> None:
