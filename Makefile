@@ -10,7 +10,7 @@ STAMP = $(VENV)/.installed-$(subst $(comma),-,$(EXTRAS))
 # would fetch a multi-GB CUDA build. This machine's pip takes torch==2.13.0 from local disk.
 TORCH ?= torch==2.13.0
 
-.PHONY: install demo test lint bench clean
+.PHONY: install demo test lint bench e2e clean
 
 install: $(STAMP)
 
@@ -35,7 +35,13 @@ lint: install
 	$(VENV)/bin/lint-imports
 
 bench: install
-	@for script in bench/*.py; do echo "== $$script"; $(PY) $$script || exit 1; done
+	@for script in bench/[!_]*.py; do echo "== $$script"; $(PY) $$script || exit 1; done
+
+# Browser check of both Prefect UIs (not part of `make test`): headless Chromium from Debian's packages.
+e2e:
+	@test -x $${CHROMIUM:-/usr/bin/chromium} || { echo "make e2e needs Chromium: apt-get install -y chromium"; exit 1; }
+	$(MAKE) install EXTRAS=dev,e2e
+	$(PY) -u e2e/browser_check.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -82,10 +82,13 @@ async def drain(deployment_id: object, n: int) -> float:
 
 async def overhead(path: str) -> float:
     """(flow on the server - plain asyncio) / tasks, in ms."""
+    from blocks.clients import Clients
+    from blocks.settings import OrchestratorSettings
     from compiler.compile import compile_file
     from flows.workflow import run_workflow
     from tasks.base import ExecutorContext
     from tasks.registry import body_for
+    from tasks.state import WorkflowRun
 
     await run_workflow(path, {}, None)  # warm: imports, flow registration, first connections
     started = time.perf_counter()
@@ -95,10 +98,10 @@ async def overhead(path: str) -> float:
     plan = compile_file(path).plan
     import logging
 
+    plain_run = WorkflowRun(plan, {}, Clients(OrchestratorSettings(offline=True)), "plain")
     started = time.perf_counter()
     for node in plan.main_nodes:
-        ctx = ExecutorContext(node=node, workflow_name=plan.name, run_id="plain", attempt=1, services=None,
-                              logger=logging.getLogger("bench"), item=None, index=None, annotations=plan.annotations)
+        ctx = ExecutorContext(node=node, run=plain_run, attempt=1, logger=logging.getLogger("bench"))
         await body_for(node.spec)(dict(node.inputs), ctx)
     plain = time.perf_counter() - started
     return (with_prefect - plain) / len(plan.main_nodes) * 1000

@@ -101,6 +101,7 @@ def _forge(settings: OrchestratorSettings) -> ForgeSettings:
     data = settings.integration("llm-forge")
     env = ForgeSettings.from_env()
     keys = {**env.api_keys, **(data.pop("api_keys", None) or {})}
+    data["base_urls"] = {**env.base_urls, **(data.get("base_urls") or {})}  # the config file wins over the env
     data.setdefault("endpoint", env.endpoint)
     if settings.offline:
         data["offline"] = True

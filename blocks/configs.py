@@ -36,7 +36,7 @@ from prefect.blocks.core import Block
 from prefect.types import SecretDict
 from pydantic import BaseModel, BeforeValidator, Field, SecretStr, model_validator
 
-from blocks.settings import GOVERNANCE_RUN_KEYS
+from blocks.settings import GOVERNANCE_RUN_KEYS, TaskTagsMode
 from compiler.diagnostics import did_you_mean
 from compiler.durations import parse_duration
 from ecosystem.forge.config import (
@@ -207,6 +207,14 @@ class ForgeConfig(_ConfigBlock):
     offline_models: dict[str, OfflineModel] | None = Field(
         default=None, description="Offline provider: per-model latency and cost."
     )
+    offline_batch_delay: Seconds | None = Field(
+        default=None, description="Offline provider: seconds an offline batch takes before its results are ready.")
+    offline_batch_discount: float | None = Field(
+        default=None, ge=0, le=1, description="Offline provider: a batch item's cost as a share of a call's (default 0.5).")
+    batch_poll_interval: Seconds | None = Field(
+        default=None, description="Longest wait between two status polls of a provider batch (default 60 s).")
+    batch_max_requests: int | None = Field(
+        default=None, ge=1, description="Requests per provider batch at most; more are split (default: the provider's limit).")
     http_tool_allowed_hosts: list[str] | None = Field(
         default=None, description="Hosts the http-request tool may call ('*.example.com' allowed)."
     )
@@ -464,9 +472,10 @@ class OrchestratorConfig(Block):
     )
     worker_threads: int = Field(default=8, ge=1, description="Worker threads for blocking work.")
     max_parallel_tasks: int = Field(default=20, ge=1, description="Tasks of one run that may run at once (a workflow may lower it).")
-    task_tags: bool = Field(
-        default=True,
-        description="Tag task runs [executor namespace, type] so Prefect tag concurrency limits apply; off is faster for wide fan-outs.",
+    task_tags: TaskTagsMode = Field(
+        default="auto",
+        description="Which task runs carry their [executor namespace, type] tags: auto (those with a Prefect tag "
+                    "concurrency limit), always, or never.",
     )
     forge: ForgeConfig | None = Field(default=None, description="The llm-forge section; unset: embedded Forge with defaults.")
     test_bench: TestBenchConfig | None = Field(default=None, description="The llm-test-bench section; unset: embedded with defaults.")

@@ -62,14 +62,13 @@ def load_saved_settings(name: str = DEFAULT_BLOCK_NAME) -> OrchestratorSettings 
     api = prefect_api_url()
     if api is None:
         return None
-    from blocks.configs import OrchestratorConfig
+    from blocks.saved import read_saved_config  # no Block classes unless the block exists
 
     try:
-        block: OrchestratorConfig = OrchestratorConfig.load(name, _sync=True)  # type: ignore[call-arg, assignment]
+        return read_saved_config(name)  # type: ignore[no-any-return]
     except Exception as exc:
         _saved_block_failure(exc, name, api)
         return None
-    return block.to_settings()
 
 
 async def aload_saved_settings(name: str = DEFAULT_BLOCK_NAME, *, in_flow_run: bool = False) -> OrchestratorSettings | None:
@@ -80,14 +79,13 @@ async def aload_saved_settings(name: str = DEFAULT_BLOCK_NAME, *, in_flow_run: b
     api = prefect_api_url() or ("<flow run>" if in_flow_run else None)
     if api is None:
         return None
-    from blocks.configs import OrchestratorConfig
+    from blocks.saved import aread_saved_config  # no Block classes unless the block exists
 
     try:
-        block: OrchestratorConfig = await OrchestratorConfig.aload(name)  # type: ignore[assignment]
+        return await aread_saved_config(name)  # type: ignore[no-any-return]
     except Exception as exc:
         _saved_block_failure(exc, name, api)
         return None
-    return block.to_settings()
 
 
 def _saved_block_failure(exc: Exception, name: str, api: str) -> None:

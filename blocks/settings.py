@@ -17,9 +17,17 @@ import logging
 import re
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+)
 
 from compiler.compile import CompileOptions
 from compiler.diagnostics import Diagnostic, did_you_mean, sort_key
@@ -39,6 +47,7 @@ GOVERNANCE_RUN_KEYS = ("approval_timeout", "approval_poll_interval")
 DURATION_FIELDS = frozenset({
     "timeout", "flush_interval", "reservation_ttl", "recommendation_cache_ttl", "initial_delay", "max_delay",
     "max_retry_after", "offline_latency", "latency", "approval_timeout", "approval_poll_interval", "reservation_wait",
+    "offline_batch_delay", "batch_poll_interval",
 })
 
 
@@ -59,7 +68,8 @@ def mask_url(url: str | None) -> str | None:
 
 
 class StorageSettings(_Section):
-    type: str = "sqlite"
+    # The stores there are: a misspelt or unsupported kind is a config error, not a silent SQLite.
+    type: Literal["sqlite", "postgresql"] = "sqlite"
     url: str | None = None
 
     def __repr_args__(self) -> Any:
@@ -67,14 +77,21 @@ class StorageSettings(_Section):
             yield name, mask_url(value) if name == "url" else value
 
 
+def _task_tags_mode(value: Any) -> Any:
+    if isinstance(value, bool):  # the old switch: true (its default) kept limits working, as auto does
+        return "auto" if value else "never"
+    return value.strip().lower() if isinstance(value, str) else value
+
+
+TaskTagsMode = Annotated[Literal["auto", "always", "never"], BeforeValidator(_task_tags_mode)]
+
+
 class ConcurrencySettings(_Section):
     worker_threads: int = Field(default=8, ge=1)
     max_parallel_tasks: int = Field(default=20, ge=1)
-    # Task runs are tagged [executor namespace, type] so Prefect tag concurrency limits (e.g.
-    # `prefect concurrency-limit create llm-forge 5`) apply across flows.  Prefect then asks its
-    # API for a lease per task run, serialised per tag set; wide fan-outs that need no such
-    # limit run several times faster with `task_tags: false`.
-    task_tags: bool = True
+    # Which task runs carry their [executor namespace, type] tags: auto, always or never
+    # (flows.tags explains each; true means auto, false never).
+    task_tags: TaskTagsMode = "auto"
 
 
 class NotificationSettings(_Section):
@@ -104,10 +121,12 @@ class OrchestratorSettings(_Section):
 
     def compile_options(self) -> CompileOptions:
         """What the compiler needs from the config: the named Forge endpoints, which make
-        ``llm-forge:<endpoint>`` a known executor.  The CLI's validate and run, the Python API and
-        the flow all compile with these."""
+        ``llm-forge:<endpoint>`` a known executor, and ``env_allowlist`` (``env.X`` for any other
+        X is a compile error).  The CLI's validate and run, the Python API and the flow all
+        compile with these."""
         endpoints = self.integration("llm-forge").get("endpoints") or {}
-        return CompileOptions(providers=frozenset(endpoints) if isinstance(endpoints, Mapping) else frozenset())
+        return CompileOptions(providers=frozenset(endpoints) if isinstance(endpoints, Mapping) else frozenset(),
+                              env_allowlist=frozenset(self.env_allowlist))
 
     def __repr_args__(self) -> Any:
         # Secrets in sections are SecretStr already; database URLs stay str (the store wants one).

@@ -63,6 +63,8 @@ class ChatMessage(_Inputs):
 class InferenceConfig(_Inputs):
     # One model, or an ordered list: the first is asked, the rest are fallbacks (across providers).
     model: str | list[str] | None = None
+    reasoning_effort: Literal["minimal", "low", "medium", "high"] | None = None
+    thinking_budget: int | None = Field(default=None, ge=1)
     temperature: float | None = Field(default=None, ge=0, le=2)
     max_tokens: int | None = Field(default=None, ge=1)
     top_p: float | None = Field(default=None, ge=0, le=1)
@@ -70,6 +72,11 @@ class InferenceConfig(_Inputs):
     presence_penalty: float | None = Field(default=None, ge=-2, le=2)
     stop_sequences: list[str] | None = None
     metadata: dict[str, Any] | None = None
+    # batch: a forEach's items go to the provider's batch API in one submission (about half the price).
+    mode: Literal["online", "batch"] | None = None
+
+
+INFERENCE_IMPLEMENTATION = "tasks.forge:run_inference"
 
 
 class InferenceInputs(_Inputs):
@@ -77,6 +84,9 @@ class InferenceInputs(_Inputs):
     config: InferenceConfig | None = None
     system: str | None = None
     messages: list[ChatMessage] | None = None
+    # The stable prefix to mark cacheable: Anthropic gets cache_control, OpenAI and Gemini the
+    # prefix first (they cache a repeated prefix by themselves).
+    cache: list[Literal["system", "messages"]] | None = None
 
 
 class ResponseFormatterInputs(_Inputs):
@@ -207,7 +217,7 @@ def _inference(name: str, description: str) -> ExecutorSpec:
         inputs=InferenceInputs,
         outputs=_INFERENCE_OUTPUTS,
         description=description,
-        implementation="tasks.forge:run_inference",
+        implementation=INFERENCE_IMPLEMENTATION,
         check=_check_inference,
         retries_inside=True,
     )

@@ -5,19 +5,32 @@ executors and task types, executor inputs, expression syntax, references (tasks,
 workflow inputs, contexts), certain type errors, dependencies and cycles.  Each ``${{ }}`` is
 parsed exactly once here; the dependencies the plan uses are the union of ``dependsOn`` and
 every task an expression reads.
+
+Hints that search many names (task ids, the executor catalogue) are deferred: ``report`` takes a callable,
+and ``run`` calls it only for diagnostics the file will show (``limit_diagnostics`` keeps the
+first ``max_diagnostics`` by ``priority``, and a document's share of those is within its own
+first ``max_diagnostics``).  So 2,000 misspelt references cost a hundred searches, not 2,000.
 """
 
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field, replace
 from typing import Annotated, Any
 
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
-from compiler.catalogue import InferenceInputs
-from compiler.diagnostics import Diagnostic, Severity, did_you_mean
+from compiler.catalogue import INFERENCE_IMPLEMENTATION, InferenceInputs
+from compiler.diagnostics import (
+    MAX_DIAGNOSTICS,
+    Diagnostic,
+    Severity,
+    Suggestions,
+    did_you_mean,
+    listing,
+    priority,
+)
 from compiler.document import TASK_ID_PATTERN, Task, Workflow
 from compiler.executors import ExecutorRef, ExecutorRegistry, ExecutorSpec, tool_names_from_entry_points
 from compiler.expressions import (
@@ -67,23 +80,78 @@ class Analysis:
 
 
 class Checker:
-    def __init__(self, workflow: Workflow, doc: SourceDocument, registry: ExecutorRegistry, providers: frozenset[str]) -> None:
+    def __init__(self, workflow: Workflow, doc: SourceDocument, registry: ExecutorRegistry, providers: frozenset[str],
+                 max_diagnostics: int | None = MAX_DIAGNOSTICS, env_allowlist: frozenset[str] | None = None) -> None:
         self.wf = workflow
         self.doc = doc
         self.registry = registry
         self.providers = providers
+        self.env_allowlist = env_allowlist
         self.diagnostics: list[Diagnostic] = []
         self.tasks: dict[str, TaskInfo] = {}
         self.declared_inputs = {i.name: i for i in workflow.spec.inputs}
         self.implicit_inputs: dict[str, None] = {}
         self.branch_ids: list[tuple[str, str, Path]] = []
         self._tools: list[str] | None = None
+        self.max_diagnostics = max_diagnostics
+        self._deferred: dict[int, Callable[[], str | None]] = {}  # diagnostic index -> its hint, made on demand
+        self._task_names: Suggestions | None = None
+        self._input_names: Suggestions | None = None
+        self._executor_names: Suggestions | None = None
 
     # -- reporting -------------------------------------------------------------------------------
-    def report(self, code: str, message: str, path: Path, hint: str | None = None, *, key: bool = False,
-               severity: Severity = Severity.ERROR) -> None:
+    def report(self, code: str, message: str, path: Path, hint: str | Callable[[], str | None] | None = None, *,
+               key: bool = False, severity: Severity = Severity.ERROR) -> None:
         line, col = self.doc.position(path, key=key)
+        if callable(hint):
+            self._deferred[len(self.diagnostics)] = hint
+            hint = None
         self.diagnostics.append(Diagnostic(code, message, self.doc.file, line, col, hint, severity))
+
+    def resolve_hints(self) -> None:
+        """Make the deferred hints of the diagnostics that can be shown (see the module docstring)."""
+        if not self._deferred:
+            return
+        shown: range | set[int] = range(len(self.diagnostics))
+        if self.max_diagnostics is not None and len(self.diagnostics) > self.max_diagnostics:
+            ranked = sorted(range(len(self.diagnostics)), key=lambda i: priority(self.diagnostics[i]))
+            shown = set(ranked[: self.max_diagnostics])
+        for index, make in self._deferred.items():
+            if index in shown:
+                self.diagnostics[index] = replace(self.diagnostics[index], hint=make())
+        self._deferred.clear()
+
+    def task_hint(self, word: str) -> Callable[[], str | None]:
+        """The deferred hint for an unknown task id: the closest id, or a few of them."""
+        def make() -> str | None:
+            if self._task_names is None:
+                self._task_names = Suggestions(self.tasks)
+            return self._task_names.hint(word, "tasks in this workflow")
+        return make
+
+    def executor_hint(self, ref: ExecutorRef) -> str:
+        """The hint for an unknown executor: the closest reference, or what there is to choose from."""
+        known = self.registry.references()
+        if self._executor_names is None:
+            self._executor_names = Suggestions(k for k in known if not k.endswith("*"))
+        close = self._executor_names.closest(str(ref))
+        hint = f"did you mean '{close}'?" if close is not None else None
+        if ref.namespace == "llm-forge" and ref.name == "tool":
+            tools = sorted({*(k.split(":")[2] for k in known if k.startswith("llm-forge:tool:") and not k.endswith("*")),
+                            *(self._tools or [])})
+            return (hint + " " if hint else "") + listing("known tools", tools) + "; user tools register through the entry-point group 'llm_orchestrator.tools'"
+        if ref.namespace == "llm-forge" and ref.sub is None:
+            return (hint + " " if hint else "") + "named endpoints must be configured under integrations.llm-forge.endpoints"
+        if hint is None:
+            namespaces = sorted({k.split(':')[0] for k in known})
+            return f"known namespaces: {', '.join(namespaces)}; run `llm-orchestrator schema` for the catalogue"
+        return hint
+
+    def input_suggestion(self, word: str) -> str | None:
+        if self._input_names is None:
+            self._input_names = Suggestions(self.declared_inputs)
+        match = self._input_names.closest(word)
+        return f"did you mean '{match}'?" if match is not None else None
 
     # -- entry -----------------------------------------------------------------------------------
     def run(self) -> Analysis:
@@ -99,6 +167,7 @@ class Checker:
         self.check_outputs()
         self.check_schedule()
         self.check_cycles()
+        self.resolve_hints()
         return Analysis(self.tasks, self.diagnostics, list(self.implicit_inputs), self.branch_ids)
 
     def check_header(self) -> None:
@@ -184,18 +253,7 @@ class Checker:
         info.ref = ref
         spec = self.lookup(ref)
         if spec is None:
-            known = self.registry.references()
-            hint = did_you_mean(str(ref), [k for k in known if not k.endswith("*")])
-            if ref.namespace == "llm-forge" and ref.name == "tool":
-                tools = sorted({*(k.split(":")[2] for k in known if k.startswith("llm-forge:tool:") and not k.endswith("*")),
-                                *(self._tools or [])})
-                hint = (hint + " " if hint else "") + f"known tools: {', '.join(tools)}; user tools register through the entry-point group 'llm_orchestrator.tools'"
-            elif ref.namespace == "llm-forge" and ref.sub is None:
-                hint = (hint + " " if hint else "") + "named endpoints must be configured under integrations.llm-forge.endpoints"
-            elif hint is None:
-                namespaces = sorted({k.split(':')[0] for k in known})
-                hint = f"known namespaces: {', '.join(namespaces)}; run `llm-orchestrator schema` for the catalogue"
-            self.report("E301", f"unknown executor '{ref}'", (*path, "executor"), hint)
+            self.report("E301", f"unknown executor '{ref}'", (*path, "executor"), lambda: self.executor_hint(ref))
             return
         info.spec = spec
         if task.type is not None and task.type not in spec.task_types:
@@ -203,6 +261,23 @@ class Checker:
                         f"allowed: {', '.join(sorted(spec.task_types))}")
         info.type = task.type or spec.implied_type
         self.check_executor_inputs(info, spec, ref)
+        self.check_mode(info, spec, ref)
+
+    def check_mode(self, info: TaskInfo, spec: ExecutorSpec, ref: ExecutorRef) -> None:
+        """``config.mode: batch`` needs a literal value, forEach and an llm-forge inference executor."""
+        config = info.task.inputs.get("config")
+        if not isinstance(config, Mapping) or "mode" not in config:
+            return
+        mode, where = config["mode"], (*info.path, "inputs", "config", "mode")
+        if contains_expression(mode):
+            self.report("E307", f"config.mode must be written as 'online' or 'batch', not an expression ({_short(mode)})",
+                        where, "the engine decides how to run a fan-out before it renders the inputs")
+        elif mode == "batch" and info.task.for_each is None:
+            self.report("E307", "mode 'batch' needs forEach: a batch is the items of one fan-out", where,
+                        "add `forEach:` over the items, or drop `mode: batch`")
+        elif mode == "batch" and spec.implementation != INFERENCE_IMPLEMENTATION:
+            self.report("E307", f"mode 'batch' needs an llm-forge inference executor, not '{ref}'", where,
+                        "batch mode sends the items to a provider's batch API (claude-api, openai-api, gemini-api, offline)")
 
     def check_executor_inputs(self, info: TaskInfo, spec: ExecutorSpec, ref: ExecutorRef) -> None:
         path = (*info.path, "inputs")
@@ -222,7 +297,7 @@ class Checker:
         for name, value in inputs.items():
             if name not in fields:
                 if closed:
-                    hint = did_you_mean(name, fields) or ("accepted: " + ", ".join(fields))
+                    hint = did_you_mean(name, fields) or listing("accepted", list(fields))
                     self.report("E304", f"unknown input '{name}' for executor '{owner}'", (*path, name), hint, key=True)
                 continue
             info = fields[name]
@@ -287,6 +362,17 @@ class Checker:
                 if _may_compare(source):
                     self.check_types(node, source, at)
 
+    def check_env_reference(self, text: str, parts: Any, path: Path) -> None:
+        """``env.NAME`` must be allowed by the config, or it would silently render empty."""
+        if self.env_allowlist is None or not parts or not isinstance(parts[0], str) or parts[0] == "*":
+            return
+        name = parts[0]
+        if name not in self.env_allowlist:
+            allowed = ", ".join(sorted(self.env_allowlist)) or "none"
+            self.report("E409", f"'{text}': environment variable '{name}' is not in the config's env_allowlist "
+                        f"(allowed: {allowed})", path,
+                        f"add {name} to orchestrator.env_allowlist in orchestrator-config.yaml if runs may read it")
+
     def check_references(self, node: Node, source: str, path: Path, info: TaskInfo | None, *, item_scope: bool = False,
                          event: str | None = None) -> set[str]:
         """Check every context reference in ``node``; return the tasks it reads."""
@@ -302,8 +388,13 @@ class Checker:
                 if not item_scope:
                     self.report("E407", f"'{root}' is only defined inside a task with forEach (in '{source}')", path,
                                 "add `forEach:` to the task or read the value from tasks.<id>.outputs")
-            elif root in ("env", "secrets"):
-                continue
+            elif root == "env":
+                self.check_env_reference(ref.text, parts, path)
+            elif root == "secrets":
+                # Not implemented: a value that is always null would pass for a secret and fail late.
+                self.report("E408", f"'{ref.text}': the secrets context is not supported", path,
+                            "give a provider key in the config's api_keys (a SecretStr, masked everywhere) or read an "
+                            "allowed variable with env.NAME (orchestrator.env_allowlist)")
             else:
                 hint = did_you_mean(root, CONTEXTS) or f"available contexts: {', '.join(CONTEXTS)}"
                 self.report("E402", f"unknown context '{root}' in '{source}'", path, hint)
@@ -335,8 +426,7 @@ class Checker:
             return set()
         target = parts[0]
         if target not in self.tasks:
-            hint = did_you_mean(target, self.tasks) or (f"tasks in this workflow: {', '.join(self.tasks)}" if self.tasks else None)
-            self.report("E403", f"{text}: no task '{target}'", path, hint)
+            self.report("E403", f"{text}: no task '{target}'", path, self.task_hint(target))
             return set()
         if len(parts) < 2 or parts[1] is None:
             return {target}
@@ -351,7 +441,7 @@ class Checker:
             if field_name == "outputs" and target_info.spec is not None and not target_info.spec.open_outputs:
                 known = {**target_info.spec.outputs, **target_info.task.outputs}
                 if name not in known:
-                    hint = did_you_mean(name, known) or (f"outputs of '{target}': {', '.join(known)}" if known else None)
+                    hint = did_you_mean(name, known) or (listing(f"outputs of '{target}'", list(known)) if known else None)
                     self.report("E404", f"{text}: no output '{name}'", path, hint)
             elif field_name == "metadata" and name not in METADATA_FIELDS:
                 self.report("E404", f"{text}: no metadata '{name}'", path,
@@ -371,7 +461,7 @@ class Checker:
         if head == "inputs" and len(parts) >= 2 and isinstance(parts[1], str):
             name = parts[1]
             if name not in self.declared_inputs:
-                close = did_you_mean(name, self.declared_inputs)
+                close = self.input_suggestion(name)
                 if close:
                     self.report("E405", f"{text}: no workflow input '{name}'", path, close)
                 elif name not in self.implicit_inputs:
@@ -423,8 +513,7 @@ class Checker:
             if dep == info.id:
                 self.report("E502", f"task '{info.id}' depends on itself", path)
             elif dep not in self.tasks:
-                hint = did_you_mean(dep, self.tasks) or (f"tasks in this workflow: {', '.join(self.tasks)}" if self.tasks else None)
-                self.report("E204", f"unknown task '{dep}' in dependsOn", path, hint)
+                self.report("E204", f"unknown task '{dep}' in dependsOn", path, self.task_hint(dep))
             elif self.tasks[dep].group == "event" and info.group != "event":
                 self.report("E407", f"task '{info.id}' depends on event task '{dep}', which runs after the main graph", path)
             elif info.group == "event" and self.tasks[dep].group != "event":

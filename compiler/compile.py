@@ -3,6 +3,10 @@
 Runs the phases in order for every document of a file and collects every diagnostic.  A
 document with schema errors stops after schema validation (later phases would only report
 consequences of the same mistakes); one with only semantic errors still reports all of them.
+
+Work is bounded by the size of the input: a file over ``MAX_FILE_BYTES`` is refused before it is
+parsed (E105), YAML aliases have a per-file budget (``source``), and a file shows its first
+``max_diagnostics`` diagnostics plus a count of the rest (``diagnostics.limit_diagnostics``).
 """
 
 from __future__ import annotations
@@ -17,16 +21,18 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from compiler.catalogue import default_registry
+from compiler.catalogue import INFERENCE_IMPLEMENTATION, default_registry
 from compiler.checks import Analysis, Checker
-from compiler.diagnostics import CompilationFailed, Diagnostic, sort_key
+from compiler.diagnostics import MAX_DIAGNOSTICS, CompilationFailed, Diagnostic, limit_diagnostics
 from compiler.document import Workflow, WorkflowInput
 from compiler.executors import ExecutorRegistry
 from compiler.plan import BranchGate, ExecutionPlan, PlanNode, compute_levels
 from compiler.schema_errors import translate
 from compiler.source import SourceDocument, load_documents
 
-MAX_FILE_BYTES = 20 * 1024 * 1024
+# A generated 10,000-task workflow (bench/compile.py) is 2.8 MB; this leaves room for long
+# prompts while keeping the worst case (a file of tiny YAML nodes) to seconds, not minutes.
+MAX_FILE_BYTES = 10 * 2**20
 
 
 @dataclass(frozen=True)
@@ -34,6 +40,11 @@ class CompileOptions:
     registry: ExecutorRegistry | None = None
     # Named OpenAI-compatible endpoints from config: `llm-forge:<name>` is then a known executor.
     providers: frozenset[str] = frozenset()
+    # Diagnostics shown per file (errors first); the rest are counted in one E107/W107. None: all.
+    max_diagnostics: int | None = MAX_DIAGNOSTICS
+    # The config's env_allowlist: `env.X` for any other X is an error (None: not checked, as for
+    # a library caller that compiles without settings).
+    env_allowlist: frozenset[str] | None = None
 
 
 @dataclass
@@ -85,8 +96,19 @@ def compile_text(text: str, file: str = "<string>", options: CompileOptions | No
         return _compile_text(text, file, options)
 
 
+def _too_large(size: int, file: str) -> CompileResult:
+    return CompileResult(diagnostics=[Diagnostic(
+        "E105", f"file is {size / 2**20:.1f} MiB; a workflow file may be at most {MAX_FILE_BYTES // 2**20} MiB", file, 1, 1,
+        "split it into several workflows, or move long prompts and data into workflow inputs")])
+
+
 def _compile_text(text: str, file: str, options: CompileOptions | None) -> CompileResult:
     options = options or CompileOptions()
+    size = len(text)
+    if 4 * size > MAX_FILE_BYTES:  # a character is 1-4 bytes in UTF-8: count them only when it matters
+        size = len(text.encode("utf-8", "surrogatepass"))
+    if size > MAX_FILE_BYTES:
+        return _too_large(size, file)
     documents, diagnostics = load_documents(text, file)
     result = CompileResult(diagnostics=list(diagnostics))
     if not documents and not diagnostics:
@@ -97,7 +119,7 @@ def _compile_text(text: str, file: str, options: CompileOptions | None) -> Compi
         result.diagnostics.extend(found)
         if plan is not None:
             result.plans.append(plan)
-    result.diagnostics.sort(key=sort_key)
+    result.diagnostics = limit_diagnostics(result.diagnostics, options.max_diagnostics)
     if result.errors:
         result.plans = []
     return result
@@ -107,8 +129,9 @@ def compile_file(path: str | FilePath, options: CompileOptions | None = None) ->
     name = str(path)
     try:
         file = FilePath(path)
-        if file.stat().st_size > MAX_FILE_BYTES:
-            return CompileResult(diagnostics=[Diagnostic("E100", f"file is larger than {MAX_FILE_BYTES // 2**20} MiB", name)])
+        size = file.stat().st_size
+        if size > MAX_FILE_BYTES:  # refused before reading it
+            return _too_large(size, name)
         text = file.read_text(encoding="utf-8")
     except FileNotFoundError:
         return CompileResult(diagnostics=[Diagnostic("E100", "no such file", name)])
@@ -123,9 +146,10 @@ def compile_file(path: str | FilePath, options: CompileOptions | None = None) ->
 
 def compile_document(data: Mapping[str, Any], file: str = "<document>", options: CompileOptions | None = None) -> CompileResult:
     """Compile an already-loaded document (a workflow passed as a flow parameter)."""
+    options = options or CompileOptions()
     doc = SourceDocument(dict(data), file, 0, 1)
-    plan, diagnostics = compile_source(doc, options or CompileOptions())
-    result = CompileResult([plan] if plan is not None else [], sorted(diagnostics, key=sort_key))
+    plan, diagnostics = compile_source(doc, options)
+    result = CompileResult([plan] if plan is not None else [], limit_diagnostics(diagnostics, options.max_diagnostics))
     if result.errors:
         result.plans = []
     return result
@@ -149,7 +173,8 @@ def compile_source(doc: SourceDocument, options: CompileOptions) -> tuple[Execut
         workflow = Workflow.model_validate(data)
     except ValidationError as exc:
         return None, translate(exc, Workflow, doc)
-    checker = Checker(workflow, doc, options.registry or default_registry(), options.providers)
+    checker = Checker(workflow, doc, options.registry or default_registry(), options.providers, options.max_diagnostics,
+                      options.env_allowlist)
     analysis = checker.run()
     if any(d.is_error for d in analysis.diagnostics):
         return None, analysis.diagnostics
@@ -173,6 +198,15 @@ def _restore_number_text(doc: SourceDocument) -> None:
                     values[key] = raw
 
 
+def _with_default_mode(inputs: dict[str, Any], mode: str | None, fans_out: bool, inference: bool) -> dict[str, Any]:
+    """``spec.defaults.mode`` as the task's ``config.mode``, for inference tasks with forEach that
+    set none (the task's own setting wins; a config given as an expression is left alone)."""
+    config = inputs.get("config", {})
+    if mode is None or not fans_out or not inference or not isinstance(config, Mapping) or "mode" in (config or {}):
+        return inputs
+    return {**inputs, "config": {**(config or {}), "mode": mode}}
+
+
 def build_plan(workflow: Workflow, doc: SourceDocument, analysis: Analysis) -> ExecutionPlan:
     spec = workflow.spec
     defaults = spec.defaults
@@ -187,7 +221,8 @@ def build_plan(workflow: Workflow, doc: SourceDocument, analysis: Analysis) -> E
             executor=info.ref,
             spec=info.spec,
             type=info.type,
-            inputs=task.inputs,
+            inputs=_with_default_mode(task.inputs, defaults.mode, task.for_each is not None,
+                                      info.spec.implementation == INFERENCE_IMPLEMENTATION),
             depends_on=frozenset(info.deps),
             explicit_depends_on=tuple(task.depends_on),
             condition=condition,

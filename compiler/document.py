@@ -119,6 +119,8 @@ class TaskDefaults(StrictModel):
     timeout: Duration | None = None
     cache: Annotated[CachePolicy | None, BeforeValidator(_cache_shorthand)] = None
     continue_on_error: bool | None = None
+    # The `inputs.config.mode` of every llm-forge inference task with forEach that does not set one.
+    mode: Literal["online", "batch"] | None = None
 
 
 class Task(StrictModel):

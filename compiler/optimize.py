@@ -26,6 +26,10 @@ reason when it no longer fits the plan (the workflow changed since the history w
   included), and never to executors with side effects (notifications, governance, the
   optimizer's own tasks, asserts).
 
+* ``batch_mode``: ``inputs.config.mode`` becomes ``batch`` on a task that still fans out
+  (``forEach``) on an llm-forge inference executor and sets no ``mode`` of its own (the user's
+  ``online`` wins), and whose ``timeout``, if any, leaves room for the 24 h batch window.
+
 The result is a new ``ExecutionPlan`` (built with ``replace_nodes``, whose ``applied`` gains one
 human sentence per applied recommendation); the input plan is never modified.  ``applied`` and
 ``skipped`` are sentences too; ``skipped`` says why.
@@ -38,11 +42,13 @@ from collections.abc import Iterable, Mapping
 from dataclasses import replace
 from typing import Any
 
+from compiler.catalogue import INFERENCE_IMPLEMENTATION
 from compiler.document import CachePolicy
 from compiler.durations import format_duration
 from compiler.plan import ExecutionPlan, PlanNode
 
 OFFLINE_PREFIX = "offline:"
+BATCH_WINDOW_S = 24 * 3600
 # Executors whose effect is the point of running them: a cached result would skip the effect.
 SIDE_EFFECT_NAMESPACES = frozenset({"notification", "llm-governance", "llm-auto-optimizer", "orchestrator"})
 
@@ -262,6 +268,34 @@ class _Applier:
         self.commit({node.id: replace(node, cache=CachePolicy(ttl=float(ttl)))}, sentence)
 
 
+def _batch_mode(applier: _Applier, rec: dict[str, Any], rtype: dict[str, Any]) -> None:
+    task_id = rtype.get("task_id")
+    what = f"batch mode for {task_id}"
+    node = applier.node(task_id, what)
+    if node is None:
+        return
+    if node.for_each is None or node.spec.implementation != INFERENCE_IMPLEMENTATION:
+        applier.skip(what, f"'{node.id}' is no longer an llm-forge fan-out (forEach on an inference executor)")
+        return
+    config = applier.config_of(node, what)
+    if config is None:
+        return
+    if "mode" in config:
+        applier.skip(what, f"'{node.id}' sets mode {config['mode']!r} itself; the user's setting wins")
+        return
+    if node.timeout is not None and node.timeout < BATCH_WINDOW_S:
+        applier.skip(what, f"'{node.id}' has a timeout of {format_duration(node.timeout)}, shorter than the 24h batch window")
+        return
+    evidence = rec.get("evidence") or {}
+    saving, runs = evidence.get("saving_ratio"), evidence.get("runs")
+    sentence = f"batched {node.id} (config.mode: batch)"
+    if isinstance(saving, int | float):
+        sentence += f": cost -{_pct(saving)}"
+        if runs:
+            sentence += f", {runs} scheduled runs that nothing waits for"
+    applier.commit({node.id: applier.with_config(node, {**config, "mode": "batch"})}, sentence)
+
+
 def apply_recommendations(
     plan: ExecutionPlan,
     recommendations: Iterable[Any],
@@ -284,6 +318,7 @@ def apply_recommendations(
         "parameter_tuning": applier.parameter_tuning,
         "parallelization": applier.parallelization,
         "caching": applier.caching,
+        "batch_mode": lambda rec, rtype: _batch_mode(applier, rec, rtype),
     }
     for item in recommendations:
         rec, rtype = normalize(item)

@@ -77,10 +77,27 @@ class PlanNode:
     # Tasks whose outputs the node's expressions read (edges that carry data, vs ordering only).
     data_dependencies: frozenset[str] = frozenset()
     line: int = 0
+    # Declared outputs that carry a JSON Schema (``outputs: {data: {type: object, schema: ...}}``).
+    output_schemas: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+
+    @property
+    def structured_output(self) -> tuple[str, Mapping[str, Any]] | None:
+        """(output name, JSON Schema) when an llm task asks for a structured answer: the parsed
+        object becomes that output."""
+        return next(iter(self.output_schemas.items()), None) if self.type == "llm" else None
 
     @property
     def tags(self) -> tuple[str, ...]:
         return (self.executor.namespace, self.type)
+
+    @property
+    def mode(self) -> Literal["online", "batch"]:
+        """``batch`` when the forEach items go to a provider's batch API (``inputs.config.mode``; the
+        compiler folds ``spec.defaults.mode`` in), else ``online``."""
+        inputs = self.inputs if isinstance(self.inputs, Mapping) else {}
+        config = inputs.get("config")
+        mode = config.get("mode") if isinstance(config, Mapping) else None
+        return "batch" if mode == "batch" and self.for_each is not None else "online"
 
     # What the compiler already parsed, kept with the node so that a run evaluates and never
     # re-parses.  Derived (cached per node object), so ``replace(node, inputs=...)`` - the
@@ -196,7 +213,7 @@ def _describe(node: PlanNode) -> str:
     if node.condition is not None:
         parts.append(f"if {node.condition}")
     if node.for_each is not None:
-        parts.append(f"for each {node.for_each}")
+        parts.append(f"for each {node.for_each}" + (" in batch mode" if node.mode == "batch" else ""))
     if node.retry:
         parts.append(f"retry x{node.retry.max_attempts} {node.retry.backoff}")
     if node.timeout:

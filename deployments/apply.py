@@ -1,8 +1,10 @@
 """Deployment specs -> Prefect: ``RunnerDeployment`` objects, applied to a work pool or served.
 
-Every deployment is ``flows/workflow.py:run_workflow`` from the project root as local storage,
-so its pull step is ``set_working_directory`` to the checkout and a process worker (or
-``serve``) runs the flow there, where the relative workflow path resolves.
+Every deployment is ``flows/workflow.py:run_workflow`` with the parameter schema of its own
+workflow's inputs (``deployments.schema``, enforced by the server before a run is created) and
+the pull step ``deployments.pull.project_directory``, which runs the flow from the worker's own
+project directory rather than from the path of the machine that deployed it.  ``serve`` runs
+them from this checkout.
 """
 
 from __future__ import annotations
@@ -12,7 +14,10 @@ from collections.abc import Sequence
 from typing import Any
 from uuid import UUID
 
+from prefect.runner.storage import LocalStorage
+
 from deployments.build import ENTRYPOINT, WorkflowDeployment, project_root
+from deployments.pull import pull_steps
 
 logger = logging.getLogger("llm_orchestrator.deploy")
 
@@ -20,7 +25,7 @@ logger = logging.getLogger("llm_orchestrator.deploy")
 def runner_deployment(item: WorkflowDeployment, pool: str | None = None) -> Any:
     """The ``RunnerDeployment`` of one workflow (work pool ``pool``, or none for ``serve``)."""
     from prefect.deployments.runner import RunnerDeployment
-    from prefect.runner.storage import LocalStorage
+    from prefect.utilities.callables import ParameterSchema
 
     from flows.workflow import run_workflow
 
@@ -34,12 +39,22 @@ def runner_deployment(item: WorkflowDeployment, pool: str | None = None) -> Any:
         tags=list(item.tags),
         version=item.version,
         work_pool_name=pool,
+        enforce_parameter_schema=True,
     )
-    # The same entrypoint for every workflow, relative to the checkout, whatever the cwd now.
+    # The same entrypoint for every workflow, relative to the project directory, whatever the cwd now.
     deployment.entrypoint = ENTRYPOINT
-    deployment.storage = LocalStorage(str(root))
+    deployment._parameter_openapi_schema = ParameterSchema.model_validate(item.parameter_schema)
+    deployment.storage = ProjectStorage(str(root))
     deployment._path = str(root)
     return deployment
+
+
+class ProjectStorage(LocalStorage):
+    """This checkout for ``serve``; for workers, the pull step of ``deployments.pull``."""
+
+    def to_pull_step(self) -> dict[str, Any]:
+        (step,) = pull_steps()
+        return step
 
 
 async def ensure_process_pool(name: str) -> bool:

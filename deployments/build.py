@@ -5,13 +5,16 @@ Every workflow becomes one deployment of the generic flow ``llm-workflow``:
 * name: the workflow's ``metadata.name`` (so ``prefect deployment run llm-workflow/<name>``);
 * entrypoint: ``flows/workflow.py:run_workflow`` (the same for every workflow);
 * parameters: ``workflow`` (the file, relative to the project root when it lives in it, so a
-  worker started in any checkout of the project finds it; absolute otherwise), ``inputs`` (the
-  defaults from ``spec.schedule.inputs``) and ``config`` when one was given;
+  worker started in any checkout of the project finds it; absolute otherwise), ``inputs`` when
+  some are given at deploy time (``spec.schedule.inputs``, then ``deploy --input k=v``) and
+  ``config`` when one was given;
+* parameter schema: one form field per declared input (``deployments.schema``);
 * schedule: ``spec.schedule`` (cron with its timezone, or an interval), unless ``--cron`` or
   ``--interval`` overrides it.
 
 ``collect`` compiles every file first and raises ``DeployError`` with the compiler's diagnostics
-(all files, all problems) before anything is created.
+(all files, all problems) before anything is created.  A config file among the files (a shell
+glob such as ``examples/*.yaml`` catches them) is skipped with a note, not compiled as a workflow.
 """
 
 from __future__ import annotations
@@ -24,18 +27,15 @@ from typing import Any
 import yaml
 
 from compiler.diagnostics import Diagnostic
+from compiler.document import WorkflowInput
+from deployments.pull import project_root, pull_steps
+
+__all__ = ["DEFAULT_POOL", "ENTRYPOINT", "FLOW_NAME", "DeployError", "ScheduleSpec", "WorkflowDeployment", "collect",
+           "project_path", "project_root", "render_prefect_yaml", "write_prefect_yaml"]
 
 FLOW_NAME = "llm-workflow"
 ENTRYPOINT = "flows/workflow.py:run_workflow"
 DEFAULT_POOL = "llm-orchestrator"
-
-
-def project_root() -> Path:
-    """The checkout holding ``flows/`` and ``deployments/`` (the directory deployments run in)."""
-    root = Path(__file__).resolve().parents[1]
-    if not (root / "flows" / "workflow.py").is_file():
-        raise RuntimeError(f"cannot locate the project root: no flows/workflow.py under {root}")
-    return root
 
 
 def project_path(path: str | Path, root: Path | None = None) -> str:
@@ -99,6 +99,7 @@ class WorkflowDeployment:
     version: str | None = None
     tags: list[str] = field(default_factory=list)
     required_inputs: list[str] = field(default_factory=list)
+    input_specs: list[WorkflowInput] = field(default_factory=list)
 
     @property
     def full_name(self) -> str:
@@ -106,10 +107,26 @@ class WorkflowDeployment:
 
     @property
     def parameters(self) -> dict[str, Any]:
-        params: dict[str, Any] = {"workflow": self.file, "inputs": dict(self.inputs)}
+        """The deployment's parameters.  ``inputs`` only when deploy-time inputs were given: the
+        declared defaults stay the workflow file's (read at run time, so editing a default needs
+        no redeploy); the Run form shows them from the parameter schema."""
+        params: dict[str, Any] = {"workflow": self.file}
+        if self.inputs:
+            params["inputs"] = dict(self.inputs)
         if self.config is not None:
             params["config"] = self.config
         return params
+
+    @property
+    def parameter_schema(self) -> dict[str, Any]:
+        from deployments.schema import parameter_schema
+
+        return parameter_schema(self.input_specs, self.parameters)
+
+    def sample_inputs(self) -> dict[str, Any]:
+        from deployments.schema import sample_inputs
+
+        return sample_inputs(self.input_specs, self.inputs)
 
 
 def _check_cron(expr: str, file: str) -> Diagnostic | None:
@@ -140,11 +157,18 @@ def collect(
     interval: float | None = None,
     config: str | Path | None = None,
     settings: Any = None,
+    inputs: Sequence[str] = (),
+    skipped: list[str] | None = None,
 ) -> list[WorkflowDeployment]:
-    """Compile ``files`` and describe their deployments; raise ``DeployError`` on any problem."""
+    """Compile ``files`` and describe their deployments; raise ``DeployError`` on any problem.
+
+    ``inputs`` are ``name=value`` assignments (``deploy --input``) over ``spec.schedule.inputs``,
+    typed by each workflow's declarations; config files among ``files`` are appended to
+    ``skipped`` (when given) instead of being deployed."""
     from blocks.resolve import resolve_settings
     from compiler.compile import compile_file
-    from compiler.inputs import InputError, resolve_inputs
+    from compiler.inputs import InputError, coerce_assignments, parse_assignment, resolve_inputs
+    from compiler.source import is_config_file
 
     if cron is not None and interval is not None:
         raise DeployError([Diagnostic("E312", "use either --cron or --interval, not both", "<command line>")])
@@ -157,8 +181,18 @@ def collect(
     found: list[WorkflowDeployment] = []
     if cron is not None and (d := _check_cron(cron, "<command line>")):
         problems.append(d)
+    for text in inputs:
+        try:
+            parse_assignment(text)
+        except InputError as exc:
+            problems.extend(Diagnostic("E315", f"--input: {p}", "<command line>", hint="--input name=value")
+                            for p in exc.problems)
     for file in files:
         label = str(file)
+        if is_config_file(file):
+            if skipped is not None:
+                skipped.append(label)
+            continue
         result = compile_file(file, options)
         if not result.ok:
             problems.extend(result.diagnostics)
@@ -185,28 +219,41 @@ def collect(
                 problems.append(d)
             if schedule.interval is not None and schedule.interval <= 0:
                 problems.append(Diagnostic("E312", "schedule: interval must be positive", label))
-        inputs = dict(spec_schedule.inputs) if spec_schedule else {}
+        given = dict(spec_schedule.inputs) if spec_schedule else {}
+        try:
+            given.update(coerce_assignments(plan, list(inputs)))
+        except InputError:
+            pass  # reported once above
         if schedule is not None and schedule.active:
             # Scheduled runs get exactly these inputs: they must be valid on their own.
             try:
-                resolve_inputs(plan, inputs)
+                resolve_inputs(plan, given)
             except InputError as exc:
                 for problem in exc.problems:
-                    problems.append(Diagnostic("E313", f"spec.schedule.inputs: {problem}", label,
-                                               hint="scheduled runs use spec.schedule.inputs as their inputs"))
+                    where = "spec.schedule.inputs with --input" if inputs else "spec.schedule.inputs"
+                    problems.append(Diagnostic("E313", f"{where}: {problem}", label,
+                                               hint="give them in spec.schedule.inputs or with deploy --input name=value"))
+        elif inputs:
+            try:
+                resolve_inputs(plan, given)
+            except InputError as exc:
+                for problem in exc.problems:
+                    if not problem.startswith("missing required input"):  # a run may still give those
+                        problems.append(Diagnostic("E315", f"--input: {problem}", label))
         metadata = document.metadata
         tags = ["llm-orchestrator", *(f"{k}:{v}" for k, v in sorted((metadata.labels or {}).items()))]
         found.append(WorkflowDeployment(
             name=plan.name,
             file=project_path(file, root),
             source=label,
-            inputs=inputs,
+            inputs=given,
             config=project_path(config, root) if config is not None else None,
             schedule=schedule,
             description=metadata.description,
             version=str(metadata.version) if metadata.version is not None else None,
             tags=tags,
             required_inputs=[i.name for i in document.spec.inputs if i.required and i.default is None],
+            input_specs=list(document.spec.inputs),
         ))
     seen: dict[str, str] = {}
     for item in found:
@@ -222,8 +269,10 @@ def collect(
 def prefect_yaml(deployments: Iterable[WorkflowDeployment], pool: str) -> dict[str, Any]:
     """The ``prefect.yaml`` document ``prefect deploy --all`` accepts for these deployments.
 
-    No ``pull`` section: ``prefect deploy`` then records the directory it runs in (run it from
-    the project root), which is where the entrypoint and the workflow paths are relative to.
+    Its ``pull`` section is ``deployments.pull.project_directory`` (the worker's own project
+    directory), as for deployments made by ``llm-orchestrator deploy``.  ``prefect deploy``
+    derives each parameter schema from the flow's signature (a generic ``inputs`` object);
+    ``llm-orchestrator deploy`` gives every deployment a form built from its workflow's inputs.
     """
     from prefect import __version__ as prefect_version
 
@@ -240,13 +289,15 @@ def prefect_yaml(deployments: Iterable[WorkflowDeployment], pool: str) -> dict[s
         entry["work_pool"] = {"name": pool, "work_queue_name": None, "job_variables": {}}
         entry["schedules"] = [item.schedule.to_yaml()] if item.schedule else []
         entries.append(entry)
-    return {"name": "llm-orchestrator", "prefect-version": prefect_version, "deployments": entries}
+    return {"name": "llm-orchestrator", "prefect-version": prefect_version, "pull": pull_steps(), "deployments": entries}
 
 
 HEADER = """\
 # Generated by `llm-orchestrator deploy`: one deployment of the generic flow `llm-workflow` per
 # workflow file. Apply with `prefect deploy --all` run from the project root (the directory
-# holding flows/); the workflow paths and the entrypoint are relative to it. Re-generate rather
+# holding flows/); the workflow paths and the entrypoint are relative to it, and each run's pull
+# step changes into the worker's own project directory ($LLM_ORCHESTRATOR_PROJECT_DIR, else the
+# checkout llm-orchestrator is installed from). Re-generate rather
 # than edit: `llm-orchestrator deploy FILE... --pool NAME` (or --prefect-file PATH --no-apply).
 """
 

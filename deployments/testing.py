@@ -106,8 +106,9 @@ class Server:
 
 
 @contextlib.contextmanager
-def prefect_server(*, startup_timeout: float = 120, dsn: str = PG_ADMIN_DSN) -> Iterator[Server]:
-    """``prefect server start`` on a fresh PostgreSQL database, stopped and dropped afterwards."""
+def prefect_server(*, startup_timeout: float = 120, dsn: str = PG_ADMIN_DSN, ui: bool = False) -> Iterator[Server]:
+    """``prefect server start`` on a fresh PostgreSQL database, stopped and dropped afterwards
+    (with ``ui``: serving both Prefect UIs, the default one at ``/`` and the new one at ``/v2``)."""
     with fresh_database(dsn) as name, tempfile.TemporaryDirectory(prefix="llmo-prefect-server-") as tmp:
         home = Path(tmp)
         host_part = dsn.split("://", 1)[1].rsplit("/", 1)[0]
@@ -120,7 +121,8 @@ def prefect_server(*, startup_timeout: float = 120, dsn: str = PG_ADMIN_DSN) -> 
             "PREFECT_HOME": str(home / "server"),
             "PREFECT_API_DATABASE_CONNECTION_URL": database_url,
             "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-            "PREFECT_UI_ENABLED": "false",
+            "PREFECT_UI_ENABLED": "true" if ui else "false",
+            "PREFECT_UI_API_URL": api_url,  # what the UIs in a browser call (default: port 4200)
             "PREFECT_LOGGING_LEVEL": "WARNING",
         })
         log = home / "server.log"

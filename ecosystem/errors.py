@@ -6,6 +6,8 @@
     ├── ServiceUnavailable         503 (retryable)
     ├── ServiceTimeout             504 (retryable)
     ├── ServiceProtocolError       the remote answered something that is not our contract
+    ├── InvalidRequest             422: a request the contract refuses (out of bounds, wrong type)
+    ├── InsecureBinding            a server asked to listen beyond loopback without authentication
     └── (per system) ForgeError, GovernanceError, TestBenchError, OptimizerError
 
 Every error crosses HTTP as ``{"error": {"type", "message", "retry_after"}}`` with its status, and
@@ -85,6 +87,23 @@ class ServiceTimeout(EcosystemError):
 class ServiceProtocolError(EcosystemError):
     type = "protocol_error"
     status = 502
+
+
+class InvalidRequest(EcosystemError):
+    """The request breaks the contract's bounds or types: the caller's to fix, never retried.
+
+    Raised by the embedded implementations for the input a server answers with 422, so a caller
+    handles the same class whichever backend it holds.
+    """
+
+    type = "invalid_request"
+    status = 422
+
+
+class InsecureBinding(EcosystemError):
+    """``serve`` refused to expose a service without a bearer token on a non-loopback address."""
+
+    type = "insecure_binding"
 
 
 def _all_subclasses(cls: type[EcosystemError]) -> list[type[EcosystemError]]:

@@ -1,14 +1,21 @@
-"""Prefect artifacts for every run: a markdown summary, pandas-built tables and live progress.
+"""Prefect artifacts for every run: a markdown summary, tables and live progress.
 
 Keys are stable per workflow (``<workflow>-summary``, ``-cost``, ``-cost-by-model``,
 ``-quality``, ``-performance``, ``-progress``) so the Prefect UI shows each one's history across
 runs.  The progress artifact exists for runs that last longer than ``PROGRESS_AFTER``.  Each
 keyed artifact costs the server a write of tens of milliseconds at the end of the run, so tables
 with nothing in them (cost for a run that called no model, quality for a run that evaluated
-nothing) are not sent.  Tables are built with pandas and passed to Prefect as records.  Every
-text that leaves here goes through ``redact`` first: a secret held by the run's clients never
-reaches an artifact.
+nothing) are not sent.  Tables are plain lists of records, built here without pandas (DESIGN.md
+section 8 says pandas): they hold a few rows per run, Prefect takes records, and importing pandas
+cost every run about 0.3 CPU-s, a tenth of a 1-task run.  Every text that leaves here goes
+through ``redact`` first: a secret held by the run's clients never reaches an artifact.
 Artifact failures are logged by the hook machinery and never change a run's result.
+
+What a person reads in the UI's pane decides the shapes: the summary draws the DAG as a table
+in graph order (step, task, what it runs after, its state) rather than Mermaid source, which
+only the ``/v2`` UI renders; its columns fit a pane (tokens and the rest are in the cost and
+performance tables).  Numbers are formatted by meaning (``display``): USD with 6 decimals,
+seconds with 3, shares as percentages, counts as integers, scores with 3 decimals.
 """
 
 from __future__ import annotations
@@ -20,12 +27,10 @@ import logging
 import math
 import re
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import Any
 
-import pandas as pd
-
-from compiler.graph import to_mermaid
+from compiler.plan import EVENT_KINDS
 from flows.registry import HOOK_FACTORIES
 from tasks.hooks import Hook
 from tasks.state import WorkflowRun
@@ -39,20 +44,55 @@ def artifact_key(workflow: str, kind: str) -> str:
     return f"{base}-{kind}"
 
 
-def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
-    rows = frame.to_dict(orient="records")
-    return [{k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in row.items()} for row in rows]
+TASK_COLUMNS = ("task", "executor", "state", "duration_s", "attempts", "model", "prompt_tokens", "completion_tokens",
+                "total_tokens", "cost_usd", "reason")
+TOKENS = ("prompt_tokens", "completion_tokens", "total_tokens")
+Rows = list[dict[str, Any]]
+USD_DECIMALS, SECONDS_DECIMALS, SCORE_DECIMALS = 6, 3, 3
+_INTEGERS = ("attempts", "prompt_tokens", "completion_tokens", "total_tokens", "items")
+
+
+def _fixed(value: Any, decimals: int) -> str | None:
+    if value is None or isinstance(value, bool) or (isinstance(value, float) and math.isnan(value)):
+        return None
+    try:
+        return f"{float(value):.{decimals}f}"
+    except (TypeError, ValueError):
+        return str(value)
+
+
+def _integer(value: Any) -> int | None:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return None
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def _percent(value: Any) -> str | None:
+    fixed = _fixed(None if value is None else 100 * float(value), 1)
+    return None if fixed is None else f"{fixed}%"
+
+
+def display(rows: Rows) -> Rows:
+    """The same rows with each column formatted by its meaning (see the module docstring)."""
+    formats: dict[str, Any] = {"cost_usd": lambda v: _fixed(v, USD_DECIMALS), "share": _percent,
+                               "duration_s": lambda v: _fixed(v, SECONDS_DECIMALS),
+                               "score": lambda v: _fixed(v, SCORE_DECIMALS), "threshold": lambda v: _fixed(v, SCORE_DECIMALS),
+                               **dict.fromkeys(_INTEGERS, _integer)}
+    return [{k: formats[k](v) if k in formats else v for k, v in row.items()} for row in rows]
 
 
 def _usage(record: Any) -> dict[str, int]:
     usage = record.metadata.get("usage") or {}
-    return {k: int(usage.get(k) or 0) for k in ("prompt_tokens", "completion_tokens", "total_tokens")}
+    return {k: int(usage.get(k) or 0) for k in TOKENS}
 
 
-def task_frame(result: Any) -> pd.DataFrame:
+def task_rows(result: Any) -> Rows:
+    """One row per task (``TASK_COLUMNS``); a value that does not exist is None."""
     rows = []
     for task_id, record in result.tasks.items():
-        usage = _usage(record)
         rows.append({
             "task": task_id,
             "executor": record.executor,
@@ -60,30 +100,37 @@ def task_frame(result: Any) -> pd.DataFrame:
             "duration_s": round(record.duration, 3) if record.duration is not None else None,
             "attempts": record.attempts or None,
             "model": record.metadata.get("model"),
-            **usage,
+            **_usage(record),
             "cost_usd": record.cost,
             "reason": record.reason,
         })
-    return pd.DataFrame(rows, columns=["task", "executor", "state", "duration_s", "attempts", "model", "prompt_tokens",
-                                       "completion_tokens", "total_tokens", "cost_usd", "reason"])
+    return rows
 
 
-def cost_tables(result: Any) -> tuple[pd.DataFrame, pd.DataFrame]:
-    frame = task_frame(result)
-    costed = frame[frame["cost_usd"].notna() | (frame["total_tokens"] > 0)].copy()
-    total = float(costed["cost_usd"].fillna(0).sum())
-    costed["share"] = costed["cost_usd"].fillna(0) / total if total else 0.0
-    by_task = costed[["task", "model", "prompt_tokens", "completion_tokens", "total_tokens", "cost_usd", "share"]]
-    by_model = (
-        costed.assign(model=costed["model"].fillna("(none)"))
-        .groupby("model", as_index=False)[["prompt_tokens", "completion_tokens", "total_tokens", "cost_usd"]]
-        .sum(min_count=1)
-    )
-    by_model["share"] = by_model["cost_usd"].fillna(0) / total if total else 0.0
-    return by_task.reset_index(drop=True), by_model.sort_values("cost_usd", ascending=False).reset_index(drop=True)
+def _share(cost: float | None, total: float) -> float:
+    return (cost or 0.0) / total if total else 0.0
 
 
-def quality_table(result: Any) -> pd.DataFrame:
+def cost_tables(result: Any) -> tuple[Rows, Rows]:
+    """Cost by task, and by model (most expensive first), for the tasks that cost or used tokens."""
+    costed = [row for row in task_rows(result) if row["cost_usd"] is not None or row["total_tokens"] > 0]
+    total = float(sum(row["cost_usd"] or 0.0 for row in costed))
+    by_task = [{**{k: row[k] for k in ("task", "model", *TOKENS, "cost_usd")}, "share": _share(row["cost_usd"], total)}
+               for row in costed]
+    models: dict[str, dict[str, Any]] = {}
+    for row in costed:
+        model = "(none)" if row["model"] is None else row["model"]
+        group = models.setdefault(str(model), {"model": model, **dict.fromkeys(TOKENS, 0), "cost_usd": None})
+        for key in TOKENS:
+            group[key] += row[key]
+        if row["cost_usd"] is not None:  # a model whose tasks reported no cost has none (not 0)
+            group["cost_usd"] = (group["cost_usd"] or 0.0) + row["cost_usd"]
+    by_model = [{**group, "share": _share(group["cost_usd"], total)} for _, group in sorted(models.items())]
+    by_model.sort(key=lambda g: (g["cost_usd"] is None, -(g["cost_usd"] or 0.0)))  # stable: ties stay by name
+    return by_task, by_model
+
+
+def quality_table(result: Any) -> Rows:
     rows = []
     for task_id, record in result.tasks.items():
         evaluations = []
@@ -96,24 +143,68 @@ def quality_table(result: Any) -> pd.DataFrame:
                 if isinstance(metric, dict):
                     rows.append({"task": task_id, "metric": name, "score": metric.get("score"), "passed": metric.get("passed"),
                                  "threshold": metric.get("threshold"), "method": metric.get("method")})
-    return pd.DataFrame(rows, columns=["task", "metric", "score", "passed", "threshold", "method"])
+    return rows
+
+
+QUALITY_COLUMNS = ("task", "metric", "score", "passed", "threshold", "method")
+PERFORMANCE_COLUMNS = ("task", "state", "duration_s", "attempts", "model", "total_tokens", "cost_usd")
+
+
+def performance_rows(result: Any) -> Rows:
+    return [{k: row[k] for k in PERFORMANCE_COLUMNS} for row in task_rows(result)]
+
+
+GRAPH_COLUMNS = ("step", "task", "after", "state", "duration_s", "cost_usd")
+
+
+def graph_rows(plan: Any, result: Any) -> Rows:
+    """The DAG as rows in graph order: step (level, or the event kind), task, what it runs
+    after (and the branch arm it belongs to), its state, time and cost."""
+    rows: Rows = []
+
+    def add(step: str, node_id: str) -> None:
+        node = plan.nodes[node_id]
+        record = result.tasks.get(node_id)
+        after = ", ".join(sorted(node.depends_on))
+        if node.gate is not None:
+            arm = "" if node.gate.arm == "then" else ", else"
+            after = f"{after} (branch {node.gate.branch_id}{arm})".strip()
+        state = record.state if record is not None else "not run"
+        if record is not None and record.items:
+            state += f" ({record.items} items)"
+        ran = record is not None and record.state not in ("skipped", "pending")
+        rows.append({"step": step, "task": node_id, "after": after, "state": state,
+                     "duration_s": record.duration if ran and record is not None else None,
+                     "cost_usd": record.cost if record is not None else None})
+
+    for depth, level in enumerate(plan.levels):
+        for node_id in level:
+            add(str(depth + 1), node_id)
+    for kind in EVENT_KINDS:
+        for node_id in plan.events.get(kind, ()):
+            add(kind, node_id)
+    return rows
 
 
 def summary_markdown(run: Any, result: Any) -> str:
-    frame = task_frame(result)
-    states = {task_id: record.state for task_id, record in result.tasks.items()}
     lines = [
         f"# {result.workflow}: {result.state}",
         "",
-        f"Run `{result.run_id}` finished in {result.duration or 0:.2f}s; total cost {result.total_cost:.6f} USD.",
+        f"Run `{result.run_id}` finished in {result.duration or 0:.2f} s; total cost "
+        f"{result.total_cost:.{USD_DECIMALS}f} USD.",
     ]
     if result.error:
         lines += ["", f"**Error:** {result.error}"]
-    lines += ["", "## Graph", "", "```mermaid", to_mermaid(run.plan, states), "```", "", "## Tasks", ""]
-    lines.append(_markdown_table(_blank_missing(frame.drop(columns=["executor"]))))
+    graph = [{("time (s)" if k == "duration_s" else "cost (USD)" if k == "cost_usd" else k): v for k, v in row.items()}
+             for row in display(graph_rows(run.plan, result))]
+    lines += ["", "## Tasks", "", "In graph order; a step runs after the tasks in *after*.", ""]
+    lines.append(_markdown_table(graph, ["step", "task", "after", "state", "time (s)", "cost (USD)"]))
+    reasons = [(t, r.reason) for t, r in result.tasks.items() if r.reason]
+    if reasons:
+        lines += ["", "## Why", ""] + [f"- `{task}`: {reason}" for task, reason in reasons]
     quality = quality_table(result)
-    if not quality.empty:
-        lines += ["", "## Evaluation", "", _markdown_table(_blank_missing(quality))]
+    if quality:
+        lines += ["", "## Evaluation", "", _markdown_table(display(quality), QUALITY_COLUMNS)]
     decisions = [(t, r.metadata.get("policy")) for t, r in result.tasks.items() if r.metadata.get("policy")]
     decisions += [(t, f"{r.outputs.get('decision')} ({', '.join(map(str, r.outputs.get('violations') or [])) or 'no violations'})")
                   for t, r in result.tasks.items() if r.executor == "llm-governance:policy-enforcer" and r.outputs.get("decision")]
@@ -135,18 +226,14 @@ def summary_markdown(run: Any, result: Any) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _blank_missing(frame: pd.DataFrame) -> pd.DataFrame:
-    as_objects = frame.astype(object)
-    return as_objects.where(frame.notna(), "")
-
-
-def _markdown_table(frame: pd.DataFrame) -> str:
+def _markdown_table(rows: Rows, columns: Iterable[str]) -> str:
     def cell(value: Any) -> str:
-        return str(value).replace("|", "\\|").replace("\n", " ")
+        return "" if value is None else str(value).replace("|", "\\|").replace("\n", " ")
 
-    header = "| " + " | ".join(map(str, frame.columns)) + " |"
-    rule = "|" + "|".join("---" for _ in frame.columns) + "|"
-    body = ["| " + " | ".join(cell(v) for v in row) + " |" for row in frame.itertuples(index=False)]
+    columns = list(columns)
+    header = "| " + " | ".join(columns) + " |"
+    rule = "|" + "|".join("---" for _ in columns) + "|"
+    body = ["| " + " | ".join(cell(row.get(c)) for c in columns) + " |" for row in rows]
     return "\n".join([header, rule, *body])
 
 
@@ -233,14 +320,16 @@ class ArtifactHook(Hook):
 
         client = self.client
 
+        redact = run.services.redactor.redact
+
         def markdown(text: str, key: str, description: str) -> Any:
             return MarkdownArtifact(markdown=text, key=key, description=description).acreate(client=client)
 
-        def table(rows: Any, key: str, description: str) -> Any:
-            return TableArtifact(table=rows, key=key, description=description).acreate(client=client)
+        def table(rows: list[dict[str, Any]], key: str, description: str) -> Any:
+            masked = [{k: redact(v) if isinstance(v, str) else v for k, v in row.items()} for row in rows]
+            return TableArtifact(table=masked, key=key, description=description).acreate(client=client)
 
         name = run.plan.name
-        redact = run.services.redactor.redact
         sends: list[Any] = list(self.updates)
         if self.progress is not None and not self.progress_sent:
             self.progress.cancel()  # the run ended before there was progress worth showing
@@ -250,20 +339,19 @@ class ArtifactHook(Hook):
         sends.append(markdown(redact(summary_markdown(run, result)), key=artifact_key(name, "summary"),
                                                description=f"{name} run summary"))
         by_task, by_model = cost_tables(result)
-        if not by_task.empty:  # a run that called no model has no costs to tabulate (the summary says 0 USD)
-            sends.append(table(_records(by_task), key=artifact_key(name, "cost"),
+        if by_task:  # a run that called no model has no costs to tabulate (the summary says 0 USD)
+            sends.append(table(display(by_task), key=artifact_key(name, "cost"),
                                description="Cost by task (USD, tokens, share)"))
-            sends.append(table(_records(by_model), key=artifact_key(name, "cost-by-model"), description="Cost by model"))
+            sends.append(table(display(by_model), key=artifact_key(name, "cost-by-model"), description="Cost by model"))
         report = getattr(result, "test_report", None)
         if isinstance(report, dict) and report.get("markdown"):
             sends.append(markdown(redact(str(report["markdown"])), key=artifact_key(name, "test-report"),
                                                    description=f"{name} Test-Bench report"))
         quality = quality_table(result)
-        if not quality.empty:
-            sends.append(table(_records(quality), key=artifact_key(name, "quality"), description="Evaluation metrics"))
-        performance = task_frame(result)[["task", "state", "duration_s", "attempts", "model", "total_tokens", "cost_usd"]]
-        sends.append(table(_records(performance), key=artifact_key(name, "performance"),
-                                            description="Task performance"))
+        if quality:
+            sends.append(table(display(quality), key=artifact_key(name, "quality"), description="Evaluation metrics"))
+        sends.append(table(display(performance_rows(result)), key=artifact_key(name, "performance"),
+                           description="Task performance"))
         outcomes = await asyncio.gather(*sends, return_exceptions=True)
         failures = [o for o in outcomes if isinstance(o, BaseException)]
         if failures:

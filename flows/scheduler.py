@@ -33,7 +33,10 @@ from prefect.task_engine import run_task
 from compiler.decisions import decide
 from compiler.expressions import ExpressionError, render_template
 from compiler.plan import EVENT_KINDS, PlanNode
+from flows.tags import carried_tags
+from tasks.batch import BatchItemFailed, batch_task_for
 from tasks.errors import InputRenderError, retry_info
+from tasks.failures import describe
 from tasks.runner import register_run, task_for, unregister_run
 from tasks.state import JSON, RunResult, Slot, TaskMetadata, TaskRecord, WorkflowRun
 
@@ -55,7 +58,8 @@ class Scheduler:
                     await run.hooks.before_workflow(run)
                     run.reset_records()
             except Exception as exc:
-                run.error = f"{type(exc).__name__}: {exc}" if not str(exc).startswith(type(exc).__name__) else str(exc)
+                text = f"{type(exc).__name__}: {exc}" if not str(exc).startswith(type(exc).__name__) else str(exc)
+                run.error = run.services.redactor.redact(text)
                 run.failed_task = run.failed_task or "<before workflow>"
             if run.error is None:
                 await self.run_group(list(run.plan.main_nodes))
@@ -134,6 +138,7 @@ class Scheduler:
 
     def fail(self, record: TaskRecord, node: PlanNode, message: str, kind: str | None = None) -> None:
         run = self.run
+        message = run.services.redactor.redact(message)  # an error may echo a secret of the config
         record.error = message
         record.error_kind = kind
         record.allowed_failure = node.continue_on_error
@@ -187,7 +192,7 @@ class Scheduler:
             runs: set[Any] = {TaskRunResult(id=s.state_details.task_run_id) for s in upstream if s.state_details.task_run_id}
             parameters = {"run_key": run.run_key, "node_id": node.id, "inputs": inputs, "item": item, "index": index,
                           "cache_token": token, "upstream": sorted(node.depends_on) or None}
-            started: Any = run_task(task_for(node, tags=run.task_tags), parameters=parameters, return_type="state",
+            started: Any = run_task(task_for(node, tags=carried_tags(run, node)), parameters=parameters, return_type="state",
                                     dependencies={"upstream": runs} if runs else None)  # an async task: a coroutine
             state: State = await started
             return state
@@ -203,6 +208,10 @@ class Scheduler:
         error = await state.result(raise_on_failure=False)  # type: ignore[misc]
         return False, error, False
 
+    def log_refusal(self, label: str, error: BaseException) -> None:
+        """A task refused before its task run existed gets the one line a failed task run logs."""
+        self.run.logger_for(label).error(self.run.services.redactor.redact(describe(label, error)))
+
     def record_failure(self, record: TaskRecord, node: PlanNode, error: Any, *, index: int | None = None) -> None:
         record.attempts = self.run.calls.get(record.id if index is None else f"{record.id}[{index}]", 1)
         _, _, kind = retry_info(error) if isinstance(error, BaseException) else (False, None, "failed")
@@ -215,6 +224,7 @@ class Scheduler:
             state = await self.call(node, inputs, token)
         except Exception as exc:  # a before_node hook refused the task (policy, approval)
             record.inputs = inputs
+            self.log_refusal(node.id, exc)
             self.record_failure(record, node, exc)
             return
         run.states[node.id] = [state]
@@ -240,6 +250,9 @@ class Scheduler:
         if not isinstance(items, list):
             raise InputRenderError(f"forEach must evaluate to a list, got {type(items).__name__}")
         record.items = len(items)
+        if node.mode == "batch":  # every item in one provider batch, as one task run (tasks.batch)
+            await self.run_batch(node, record, items)
+            return
         results: list[dict[str, Any] | None] = [None] * len(items)
         item_inputs: list[JSON] = [None] * len(items)
         states: list[State] = []
@@ -261,6 +274,7 @@ class Scheduler:
             try:
                 state = await self.call(node, inputs, token, item=item, index=i)
             except Exception as exc:
+                self.log_refusal(f"{node.id}[{i}]", exc)
                 failures.append((i, exc))
                 if not node.continue_on_error and run.failed_task is None:
                     run.failed_task = node.id
@@ -278,11 +292,18 @@ class Scheduler:
 
         await asyncio.gather(*(one(i, item) for i, item in enumerate(items)))
         run.states[node.id] = states
+        self.finish_items(node, record, results, item_inputs, failures, skipped=skipped, cached=cached_all)
+
+    def finish_items(self, node: PlanNode, record: TaskRecord, results: list[dict[str, Any] | None],
+                     item_inputs: list[JSON], failures: list[tuple[int, Any]], *, skipped: int = 0,
+                     cached: bool = False, preface: str | None = None) -> None:
+        """File a forEach's items in item order: output lists, metadata, attempts, and its state."""
+        run = self.run
         record.inputs = item_inputs
         names = list(dict.fromkeys([*node.declared_outputs, *node.spec.outputs, *(k for r in results if r for k in r["outputs"])]))
         record.outputs = {name: [(r["outputs"].get(name) if r else None) for r in results] for name in names}
         record.metadata = summarise_items(results, record.started)
-        record.attempts = sum(run.calls.get(f"{node.id}[{i}]", 0) for i in range(len(items))) or 1
+        record.attempts = sum(run.calls.get(f"{node.id}[{i}]", 0) for i in range(len(results))) or 1
         record.metadata["attempts"] = record.attempts
         if failures:
             if run.failed_task == node.id:
@@ -293,9 +314,64 @@ class Scheduler:
                 message += f" (and {len(failures) - 1} more item(s) failed)"
             if skipped:
                 message += f"; {skipped} item(s) not started"
+            if preface:
+                message = f"{preface}; {message}"
             self.fail(record, node, message, retry_info(error)[2] if isinstance(error, BaseException) else None)
         else:
-            run.finish(record, "cached" if cached_all else "completed")
+            run.finish(record, "cached" if cached else "completed")
+
+    async def run_batch(self, node: PlanNode, record: TaskRecord, items: list[JSON]) -> None:
+        """A batch-mode forEach: items rendered and checked here, then one task run for all of them."""
+        run = self.run
+        results: list[dict[str, Any] | None] = [None] * len(items)
+        item_inputs: list[JSON] = [None] * len(items)
+        failures: list[tuple[int, Any]] = []
+        ready: list[tuple[int, JSON, dict[str, JSON]]] = []
+        for i, item in enumerate(items):
+            try:
+                inputs, _ = self.render_inputs(node, item=item, index=i)
+                item_inputs[i] = inputs
+                ready.append((i, item, await run.hooks.before_node(run, node, inputs, i)))
+            except Exception as exc:  # a render error or a before_node refusal fails this item alone
+                failures.append((i, exc))
+        preface = None
+        cached = False
+        batch: dict[str, Any] = {}
+        if ready:
+            _, token = self.render_inputs(node)
+            upstream = [s for dep in sorted(node.depends_on) for s in run.states.get(dep, [])]
+            slot = Slot(self.semaphore)
+            await slot.acquire()
+            run.slots[(node.id, None)] = slot  # execute_batch gives it back while the provider works
+            try:
+                runs: set[Any] = {TaskRunResult(id=s.state_details.task_run_id) for s in upstream if s.state_details.task_run_id}
+                parameters = {"run_key": run.run_key, "node_id": node.id, "inputs": [r[2] for r in ready],
+                              "items": [r[1] for r in ready], "indices": [r[0] for r in ready], "cache_token": token,
+                              "upstream": sorted(node.depends_on) or None}
+                started: Any = run_task(batch_task_for(node, tags=carried_tags(run, node)), parameters=parameters,
+                                        return_type="state", dependencies={"upstream": runs} if runs else None)
+                state: State = await started
+            finally:
+                run.slots.pop((node.id, None), None)
+                slot.release()
+            run.states[node.id] = [state]
+            ok, data, cached = await self.outcome(state)
+            if not ok:
+                failures.extend((i, data) for i, _, _ in ready)
+            else:
+                for entry in data["items"]:
+                    index = int(entry["index"])
+                    item_inputs[index] = entry.get("inputs", item_inputs[index])
+                    if entry["ok"]:
+                        results[index] = entry
+                    else:
+                        failures.append((index, BatchItemFailed(str(entry["error"]), str(entry["kind"]))))
+                if data.get("state") not in (None, "completed") and data.get("summary"):
+                    preface = str(data["summary"])  # the batch expired, was cancelled or failed
+                batch = dict(data.get("batch") or {})
+        self.finish_items(node, record, results, item_inputs, failures, cached=cached and not failures, preface=preface)
+        if batch:
+            record.metadata["batch"] = batch
 
     def evaluate_outputs(self) -> dict[str, JSON]:
         run = self.run
@@ -336,5 +412,5 @@ def _message(error: Any) -> str:
     if isinstance(error, BaseException):
         text = str(error) or type(error).__name__
         name = type(error).__name__
-        return text if name in ("AssertionFailed", "InputRenderError") else f"{name}: {text}"
+        return text if name in ("AssertionFailed", "InputRenderError", "BatchItemFailed") else f"{name}: {text}"
     return str(error)

@@ -42,8 +42,11 @@ from compiler.diagnostics import CompilationFailed
 from compiler.inputs import InputError, resolve_inputs
 from compiler.plan import ExecutionPlan
 from flows.artifacts import deferred_publications, finish_publications
+from flows.naming import is_generated_name
+from flows.redaction import masking
 from flows.registry import hooks_for
 from flows.scheduler import Scheduler
+from flows.tags import tag_flow_run, task_tags_for_run
 from tasks.hooks import Hook, HookSet
 from tasks.state import JSON, RunResult, WorkflowRun
 
@@ -110,12 +113,16 @@ def _start_naming(naming: list[asyncio.Task[None]], run_id: str, workflow_name: 
 
 
 async def _name_flow_run(flow_run_id: UUID, name: str) -> None:
-    """Rename the flow run ``<workflow>-<short id>`` with the run's own API client.  Done here
-    rather than with ``@flow(flow_run_name=...)``, which costs every run a synchronous API
-    client and a blocking lookup of the result storage before the flow starts."""
+    """Rename the flow run ``<workflow>-<short id>`` with the run's own API client, unless a
+    person named it (``flows.naming``).  Done here rather than with ``@flow(flow_run_name=...)``,
+    which renames every run, and costs it a synchronous API client and a blocking lookup of the
+    result storage before the flow starts."""
     from prefect.client.orchestration import get_client
     from prefect.context import FlowRunContext
 
+    current = FlowRunContext.get()
+    if current is not None and current.flow_run is not None and not is_generated_name(current.flow_run.name):
+        return  # a name someone gave this run
     try:
         client: Any = get_client()  # inside a flow run: the run's async client
         await client.set_flow_run_name(flow_run_id, name)
@@ -176,7 +183,7 @@ async def execute_plan(plan: ExecutionPlan, inputs: dict[str, JSON], settings: O
     services = services if services is not None else Clients(resolve_systems(settings))
     max_parallel = plan.max_parallel_tasks or settings.concurrency.max_parallel_tasks
     run = WorkflowRun(plan, inputs, services, run_id, env=env_context(settings), max_parallel=max_parallel)
-    run.task_tags = settings.concurrency.task_tags
+    run.task_tags = await task_tags_for_run(settings.concurrency.task_tags)  # flows.tags: one API read in auto
     try:
         integrations = [hook for hook in hooks_for(run) if hook_filter is None or hook_filter(hook)]
         run.hooks = HookSet([*integrations, *extra_hooks])
@@ -184,12 +191,13 @@ async def execute_plan(plan: ExecutionPlan, inputs: dict[str, JSON], settings: O
         run.error = f"cannot set up the run's integrations: {exc}"
         run.hooks = HookSet(list(extra_hooks))
     try:
-        if task_runner == "default":
-            return await Scheduler(run).execute()
-        from flows.taskrunner import task_runner_for  # --task-runner dask (the [dask] extra)
+        with masking(services.secrets):
+            if task_runner == "default":
+                return await Scheduler(run).execute()
+            from flows.taskrunner import task_runner_for  # --task-runner dask (the [dask] extra)
 
-        async with task_runner_for(run, task_runner):
-            return await Scheduler(run).execute()
+            async with task_runner_for(run, task_runner):
+                return await Scheduler(run).execute()
     finally:
         if owned:
             await services.aclose()
@@ -244,11 +252,26 @@ async def _run(workflow: str | dict[str, Any], inputs: dict[str, Any] | None, co
         task_runner = check_task_runner(settings)
     except (ConfigError, CompilationFailed, InputError) as exc:
         _start_naming(naming, run_id, _fallback_name(workflow))
-        return Failed(message=str(exc), data={"run_id": run_id, "state": "failed", "error": str(exc), "outputs": {}, "tasks": {}})
+        message = one_line(exc)  # a state message is one line in the UI and in Prefect's log
+        return Failed(message=message, data={"run_id": run_id, "state": "failed", "error": str(exc), "outputs": {}, "tasks": {}})
     _start_naming(naming, run_id, plan.name)  # in the background while the first tasks start
+    naming.append(asyncio.create_task(tag_flow_run(run_id, plan)))  # flows.tags: workflow:<name>, labels
     extra = list(local.hooks) if local is not None else []
     result = await execute_plan(plan, values, settings, run_id, extra_hooks=extra, task_runner=task_runner)
     return run_state(result)
+
+
+def one_line(error: BaseException) -> str:
+    """A multi-line error (one problem or diagnostic per line) as one line: ``a: b; c; hint: d``.
+    Prefect logs a final state with ``repr``, which would show each line break as a literal ``\\n``."""
+    lines = [line.strip().lstrip("- ").strip() for line in str(error).splitlines()]
+    lines = [line for line in lines if line]
+    if not lines:
+        return type(error).__name__
+    head, rest = lines[0], lines[1:]
+    if head.endswith(":") and rest:
+        return f"{head} {'; '.join(rest)}"
+    return "; ".join(lines)
 
 
 def run_state(result: RunResult) -> State:

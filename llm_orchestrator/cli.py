@@ -62,8 +62,13 @@ def validate(
     format: Annotated[str, typer.Option("--format", help="text or json")] = FORMAT_TEXT,
     config: ConfigOption = None,
 ) -> None:
-    """Check workflows and eval suites statically; print diagnostics like a compiler (exit 1 on any error)."""
+    """Check workflows and eval suites statically; print diagnostics like a compiler (exit 1 on any error).
+
+    An orchestrator-config.yaml among the files (``validate examples/*.yaml``) is checked as a
+    config, with the same positioned diagnostics."""
+    from blocks.settings import ConfigError, load_config_file
     from compiler.compile import compile_file
+    from compiler.source import is_config_file
     from compiler.suite import compile_suite, looks_like_suite
 
     if format not in ("text", "json"):
@@ -72,7 +77,15 @@ def validate(
     diagnostics = []
     unreadable = False
     plans = suites = 0
+    configs = 0
     for path in files:
+        if is_config_file(path):
+            configs += 1
+            try:
+                load_config_file(path)
+            except ConfigError as exc:
+                diagnostics.extend(exc.diagnostics)
+            continue
         result = compile_suite(path, options) if looks_like_suite(path) else compile_file(path, options)
         unreadable |= any(d.code == "E100" for d in result.diagnostics)
         diagnostics.extend(result.diagnostics)
@@ -88,7 +101,7 @@ def validate(
             out.print(d.render(), markup=False)
         warnings = len(diagnostics) - len(errors)
         status = "[green]ok[/green]" if not errors else "[red]failed[/red]"
-        found = f"{plans} workflow(s)" + (f", {suites} suite(s)" if suites else "")
+        found = f"{plans} workflow(s)" + (f", {suites} suite(s)" if suites else "") + (f", {configs} config(s)" if configs else "")
         out.print(f"{status}: {len(files)} file(s), {found}, {len(errors)} error(s), {warnings} warning(s)")
     if unreadable:
         raise typer.Exit(2)
@@ -156,14 +169,12 @@ def run(
                                                     "dask:<scheduler address>; needs the dask extra.")] = None,
 ) -> None:
     """Validate, then run a workflow as a Prefect flow; print a summary and its outputs."""
-    import os
 
     from blocks.settings import ConfigError
     from compiler.inputs import InputError, resolve_inputs
-    from llm_orchestrator.api import compile_for, run_prepared, run_settings
+    from llm_orchestrator.api import compile_for, run_settings
     from llm_orchestrator.cli_deploy import apply_task_runner
     from llm_orchestrator.cli_support import config_exit_code, print_diagnostics
-    from llm_orchestrator.progress import ProgressHook
 
     apply_task_runner(task_runner)
     if output not in ("text", "json"):
@@ -186,12 +197,7 @@ def run(
         values = resolve_inputs(plan, _gather_inputs(plan, input or [], inputs_file))
     except InputError as exc:
         raise _fail(str(exc)) from None
-    if not os.environ.get("PREFECT_API_URL"):
-        err.print("note: PREFECT_API_URL is not set, so this run uses Prefect's temporary local server, which keeps "
-                  "little history after the process exits. Start `prefect server start` and set PREFECT_API_URL to "
-                  "keep runs and artifacts in the Prefect UI.", markup=False, style="dim")
-    with ProgressHook(err, len(plan.nodes)) as progress:
-        result = run_prepared(file, values, config, settings, [progress]).to_json()
+    result = _run_flow(file, values, config, settings, len(plan.nodes))
     if output == "json":
         sys.stdout.write(json.dumps({k: result.get(k) for k in ("run_id", "state", "error", "outputs", "tasks", "total_cost", "duration", "applied", "warnings")}, indent=2, default=str) + "\n")
     else:
@@ -199,6 +205,16 @@ def run(
     raise typer.Exit(0 if result.get("state") == "completed" else 1)
 
 
+def _run_flow(file: Path, values: dict[str, Any], config: Path | None, settings: Any, total: int) -> dict[str, Any]:
+    from llm_orchestrator.api import run_prepared
+    from llm_orchestrator.local_server import ServerStartError, local_server
+    from llm_orchestrator.progress import ProgressHook
+
+    try:  # a temporary server, always stopped, unless PREFECT_API_URL is set (llm_orchestrator.local_server)
+        with local_server(lambda note: err.print(note, markup=False, style="dim")), ProgressHook(err, total) as progress:
+            return run_prepared(file, values, config, settings, [progress]).to_json()
+    except ServerStartError as exc:
+        raise _fail(str(exc)) from None
 def print_summary(result: dict[str, Any]) -> None:
     from rich.table import Table
 
@@ -268,10 +284,10 @@ def report(
     except StoreError as exc:
         raise _fail(str(exc)) from None
     try:
-        metrics, scores = reporting.load(store, workflow=workflow, since=start)
+        costs, metrics, scores = reporting.load(store, workflow=workflow, since=start)
     finally:
         store.close()
-    frame = reporting.summarise(metrics, scores, by)
+    frame = reporting.summarise(costs, metrics, scores, by)
     if format in ("csv", "json"):
         sys.stdout.write(reporting.render(frame, format) + "\n")
         return
@@ -284,10 +300,12 @@ def report(
     for column in frame.columns:
         table.add_column(str(column), justify="left" if column in ("workflow", "task_id", "model", "day") else "right")
     for row in frame.astype(object).where(frame.notna(), "").itertuples(index=False):
-        table.add_row(*(reporting._cell(v) for v in row))
+        table.add_row(*(reporting.cell(v, str(c)) for v, c in zip(row, frame.columns, strict=True)))
     out.print(table)
     if frame.empty:
-        out.print("no runs recorded in that window (metrics are collected when the Auto-Optimizer or Governance is on)")
+        out.print("no runs recorded in that window")
+    else:
+        out.print(f"total {frame['cost_usd'].fillna(0).sum():.6f} USD over {int(frame['calls'].sum())} call(s)")
 
 
 def _register_subcommands() -> None:

@@ -86,6 +86,13 @@ def deploy(
     apply: Annotated[bool, typer.Option("--apply/--no-apply", help="Create the deployments (--no-apply only "
                                                                   "writes prefect.yaml).")] = True,
     limit: Annotated[int | None, typer.Option("--limit", help="With --serve: at most this many runs at once.")] = None,
+    crash_detection: Annotated[bool, typer.Option(
+        "--crash-detection/--no-crash-detection",
+        help="Install (or update) the Prefect automation that marks a flow run Crashed when its process stops "
+             "sending heartbeats (PREFECT_FLOWS_HEARTBEAT_FREQUENCY, 180 s by default).")] = True,
+    inputs: Annotated[list[str] | None, typer.Option("--input", "-i", help="name=value: an input of the "
+                                                     "deployment's runs (its Run form's default, and what scheduled "
+                                                     "runs get, over spec.schedule.inputs). Repeatable.")] = None,
 ) -> None:
     """One Prefect deployment per workflow (flow llm-workflow, named after metadata.name), with schedules."""
     from blocks.settings import ConfigError
@@ -96,7 +103,8 @@ def deploy(
     if config is not None and not config.is_file():
         raise _fail(f"config file not found: {config}", 2)
     try:
-        items = collect(files, cron=cron, interval=interval, config=config)
+        skipped: list[str] = []
+        items = collect(files, cron=cron, interval=interval, config=config, inputs=inputs or (), skipped=skipped)
     except ConfigError as exc:
         for d in exc.diagnostics:
             _err.print(d.render(), markup=False)
@@ -107,6 +115,11 @@ def deploy(
         errors = sum(1 for d in exc.diagnostics if d.is_error)
         _err.print(f"[red]nothing deployed:[/red] {errors} error(s)", markup=True)
         raise typer.Exit(2 if any(d.code == "E100" for d in exc.diagnostics) else 1) from None
+    for name in skipped:
+        _err.print(f"skipped {name}: an orchestrator config file, not a workflow (pass it with --config)",
+                   markup=False)
+    if not items:
+        raise _fail("nothing to deploy: no workflow files given", 2)
     pool_name = pool or os.environ.get("PREFECT_DEPLOYMENTS_DEFAULT_WORK_POOL_NAME") or DEFAULT_POOL
     target = prefect_file or (project_root() / "prefect.yaml")
     try:
@@ -134,12 +147,29 @@ def deploy(
         raise _fail(f"deploying failed: {type(exc).__name__}: {exc}") from None
     if created:
         _out.print(f"created work pool '{pool_name}' (type process)")
+    if crash_detection:
+        _install_crash_detection()
     for name, deployment_id in ids.items():
         _out.print(f"deployed {name} ({deployment_id})")
     example = items[0]
     _out.print(f"\nstart a worker:  prefect worker start --pool {pool_name}")
-    sample = example.inputs or {name: "..." for name in example.required_inputs}
-    _out.print(f"run one:         prefect deployment run '{example.full_name}' -p inputs='{json.dumps(sample)}'")
+    sample = json.dumps(example.sample_inputs()).replace("'", "'\\''")  # quoted for a POSIX shell
+    _out.print(f"run one:         prefect deployment run '{example.full_name}' -p inputs='{sample}'")
+
+
+def _install_crash_detection() -> None:
+    from deployments.crash import AUTOMATION_NAME, ensure_crash_detection, heartbeat_note, heartbeat_seconds
+
+    note = heartbeat_note()
+    if note:
+        _err.print(f"[yellow]warning:[/yellow] {note}")
+    try:
+        automation_id, outcome = asyncio.run(ensure_crash_detection())
+    except Exception as exc:  # an old server without automations: say so, the deployments stand
+        _err.print(f"[yellow]warning:[/yellow] could not install the crash-detection automation: {type(exc).__name__}: {exc}")
+        return
+    _out.print(f"automation '{AUTOMATION_NAME}' {outcome} ({automation_id}): runs silent for "
+               f"{3 * heartbeat_seconds()}s are marked Crashed")
 
 
 def _print_table(items: list[Any], pool: str | None) -> None:

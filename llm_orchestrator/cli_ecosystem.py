@@ -3,7 +3,9 @@
 The server is the embedded implementation a run would use, built from the same config, behind
 the FastAPI app of ``ecosystem/<system>/server.py``.  It binds 127.0.0.1 unless told otherwise;
 a bearer token comes from ``--token-env`` (the name of an environment variable), never from the
-command line, so it does not show up in process listings or shell history.
+command line, so it does not show up in process listings or shell history.  A non-loopback
+``--host`` without a token is refused (exit 2) unless ``--insecure-no-auth`` says it is meant:
+the rule itself is ``ecosystem.service.check_binding``, which ``serve`` applies too.
 """
 
 from __future__ import annotations
@@ -50,10 +52,19 @@ def serve(
     port: Annotated[int | None, typer.Option(help="Port (default 8080-8083 by system).")] = None,
     config: Annotated[Path | None, typer.Option("--config", "-c", help="orchestrator-config.yaml")] = None,
     token_env: Annotated[str | None, typer.Option("--token-env", help="Environment variable holding the bearer token.")] = None,
+    insecure_no_auth: Annotated[
+        bool,
+        typer.Option(
+            "--insecure-no-auth",
+            help="Serve without a token on a non-loopback address: anyone who reaches it can use it.",
+        ),
+    ] = False,
 ) -> None:
     """Serve one embedded ecosystem system on its /v1 HTTP contract."""
     from blocks.resolve import resolve_settings
     from blocks.settings import ConfigError
+    from ecosystem.errors import InsecureBinding
+    from ecosystem.service import check_binding, is_loopback
     from ecosystem.service import serve as run_server
 
     if system not in SYSTEMS:
@@ -66,10 +77,17 @@ def serve(
             typer.echo(f"error: environment variable {token_env} is not set", err=True)
             raise typer.Exit(2)
     try:
+        check_binding(host, authenticated=bool(token), allow_unauthenticated=insecure_no_auth)
+    except InsecureBinding as exc:
+        typer.echo(f"error: {system}: {exc.message} (--token-env VAR, or --insecure-no-auth)", err=True)
+        raise typer.Exit(2) from None
+    try:
         settings = resolve_settings(config)
         app = build_app(system, settings, token)
     except ConfigError as exc:
         typer.echo(str(exc), err=True)
         raise typer.Exit(1) from None
+    if not token and not is_loopback(host):
+        typer.echo(f"WARNING: {system} on {host} has no authentication: anyone who can reach it can use it", err=True)
     typer.echo(f"serving {system} on http://{host}:{port or SYSTEMS[system]}/v1 ({'bearer token required' if token else 'no authentication'})", err=True)
-    run_server(app, host=host, port=port or SYSTEMS[system], log_level="warning")
+    run_server(app, host=host, port=port or SYSTEMS[system], log_level="warning", allow_unauthenticated=insecure_no_auth)

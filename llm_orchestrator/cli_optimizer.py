@@ -112,6 +112,11 @@ def recommendations(
     except (EcosystemError, StoreError) as exc:
         raise _fail(str(exc)) from None
     data = answer.model_dump(mode="json", by_alias=True)
+    if plan is None and not data.get("sample_size") and not data.get("items"):
+        # A name nothing was ever recorded for: most likely a typo, not "no recommendations yet".
+        raise _fail(f"no workflow file named '{workflow}' and no performance metrics recorded for a workflow of "
+                    "that name in this config's store (give a workflow file, or the metadata.name of a workflow "
+                    "that has run with the Auto-Optimizer's metrics)")
     preview: dict[str, list[str]] | None = None
     if plan is not None:
         from compiler.optimize import apply_recommendations

@@ -6,6 +6,11 @@ their summaries and outputs are printed.  Last, the example eval suite
 (``examples/evals/triage-quality.yaml``: 24 tickets x two models x two classify prompts) runs as
 ``llm-orchestrator eval`` runs it and its comparison is printed (the same comparison is the
 suite run's markdown artifact in Prefect).  The demo fails (exit 1) if any of them fails to run.
+
+Without ``PREFECT_API_URL`` one temporary Prefect server serves all the examples
+(``llm_orchestrator.local_server``): started once, with a start-up deadline sized for a busy
+machine, and stopped at the end whatever happens.  If it cannot start, the demo says why and how
+to use a long-lived server, and exits 1 without leaving a process behind.
 """
 
 from __future__ import annotations
@@ -31,6 +36,9 @@ RUNS: list[tuple[str, dict[str, object]]] = [
     ("optimized-inference-pipeline.yaml", {"prompt": "Write a haiku about observability."}),
     ("batch-summaries.yaml", {"documents": ["Prefect runs flows.", "Forge calls models.", "Governance keeps budgets."]}),
     ("support-triage.yaml", {"ticket": "Help! Our production API is down for all customers since 09:00."}),
+    ("nightly-ticket-digest.yaml", {"tickets": ["The production API is down for every customer.",
+                                                "Why was my invoice charged twice?",
+                                                "The export button does nothing in Firefox."]}),
 ]
 
 
@@ -39,8 +47,7 @@ def main() -> int:
     os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
     console = Console(highlight=False)
     from compiler.compile import compile_file
-    from llm_orchestrator.api import run
-    from llm_orchestrator.cli import print_summary
+    from llm_orchestrator.local_server import ServerStartError, local_server
 
     console.print(Rule("1. validate every example"))
     invalid = 0
@@ -54,6 +61,23 @@ def main() -> int:
             console.print("   " + diagnostic.render(), markup=False)
         invalid += not compiled.ok
     failures = invalid
+    try:
+        with local_server(lambda note: console.print(note, markup=False, style="dim")):
+            failures += run_examples(console)
+    except ServerStartError as exc:
+        console.print(f"error: {exc}", style="red", markup=False)
+        return 1
+    console.print(Rule())
+    console.print("[green]demo finished: every example ran[/green]" if not failures else f"[red]{failures} example(s) failed[/red]")
+    return 1 if failures else 0
+
+
+def run_examples(console: Console) -> int:
+    """Run every example in RUNS; the number that failed."""
+    from llm_orchestrator.api import run
+    from llm_orchestrator.cli import print_summary
+
+    failures = 0
     for number, (name, inputs) in enumerate(RUNS, start=2):
         console.print(Rule(f"{number}. run {name} (offline)"))
         try:
@@ -66,9 +90,7 @@ def main() -> int:
         failures += result.get("state") != "completed"
     console.print(Rule(f"{len(RUNS) + 2}. eval suite {SUITE.relative_to(ROOT)} (offline)"))
     failures += not run_suite(console)
-    console.print(Rule())
-    console.print("[green]demo finished: every example ran[/green]" if not failures else f"[red]{failures} example(s) failed[/red]")
-    return 1 if failures else 0
+    return failures
 
 
 def run_suite(console: Console) -> bool:

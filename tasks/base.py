@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Literal, Protocol
 
 from compiler.plan import PlanNode
 from ecosystem.forge.attempts import CallObserver
@@ -45,6 +45,10 @@ class ExecutorContext:
     calls: int = 0  # calls this attempt made (provider calls for llm tasks); 0 counts as one
     # Hooks that want to see each provider call of an llm task add themselves here (before_task).
     observers: list[CallObserver] = field(default_factory=list)
+    # How this task run's provider calls are billed, and how long a budget reservation for one must
+    # live (None: the ledger's default); a batch-mode item is billed at the batch tier, within hours.
+    call_tier: Literal["standard", "batch"] = "standard"
+    call_ttl: float | None = None
 
     @property
     def task_id(self) -> str:

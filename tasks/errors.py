@@ -16,6 +16,8 @@ a bug only hides it.
 
 from __future__ import annotations
 
+import copy
+from collections.abc import Callable
 from typing import Any
 
 from ecosystem.errors import provider_hint
@@ -83,3 +85,31 @@ def retry_info(error: BaseException) -> tuple[bool, float | None, str]:
     retryable = bool(checker()) if callable(checker) else False
     kind = getattr(error, "kind", None) or getattr(error, "type", None) or type(error).__name__
     return retryable, provider_hint(error), str(kind)
+
+
+def redacted(error: BaseException, redact: Callable[[str], str]) -> BaseException:
+    """``error`` with every secret masked in its message (and in the calls it records), as a copy
+    of the same type, so retries and error kinds still see what they expect; the original when
+    there was nothing to mask."""
+    text = str(error)
+    masked = redact(text)
+    calls = getattr(error, "calls", None)
+    if masked == text and not calls:
+        return error
+    clone = copy.copy(error)
+    clone.args = (masked,)
+    if isinstance(getattr(clone, "message", None), str):
+        clone.message = redact(clone.message)  # type: ignore[attr-defined]
+    if calls:
+        clone.calls = [_redacted_call(call, redact) for call in calls]  # type: ignore[attr-defined]
+    clone.__traceback__ = error.__traceback__
+    clone.__cause__ = clone.__context__ = None
+    clone.__suppress_context__ = True
+    return clone
+
+
+def _redacted_call(call: Any, redact: Callable[[str], str]) -> Any:
+    if isinstance(getattr(call, "error", None), str):
+        call = copy.copy(call)
+        call.error = redact(call.error)
+    return call

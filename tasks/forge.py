@@ -20,9 +20,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from compiler.document import RetryPolicy
-from ecosystem.forge.attempts import AttemptPolicy, CallObserver, Target, call_models
+from ecosystem.forge.attempts import AttemptPolicy, CallObserver, CallRecord, CallResult, Target, call_models
 from ecosystem.forge.config import RetryPolicy as ForgeRetryPolicy
 from ecosystem.forge.models import ForgeInferenceRequest, ForgeInferenceResponse
+from ecosystem.forge.protocol import Forge
 from tasks.base import ExecutorContext, TaskOutput
 from tasks.state import JSON, TaskMetadata
 
@@ -33,7 +34,8 @@ PROVIDER_OF_EXECUTOR = {
     "openai-compatible": "openai-compatible",
     "offline": "offline",
 }
-_CONFIG_FIELDS = ("temperature", "max_tokens", "top_p", "frequency_penalty", "presence_penalty", "stop_sequences", "metadata")
+_CONFIG_FIELDS = ("temperature", "max_tokens", "top_p", "frequency_penalty", "presence_penalty", "stop_sequences", "metadata",
+                  "reasoning_effort", "thinking_budget")
 
 
 def provider_of(executor_name: str) -> str:
@@ -58,6 +60,7 @@ def build_request(inputs: dict[str, JSON], ctx: ExecutorContext) -> ForgeInferen
     metadata.update({"workflow": ctx.workflow_name, "run_id": ctx.run_id, "task_id": ctx.task_id})
     prompt = inputs.get("prompt")
     models = models_of(inputs)
+    structured = ctx.node.structured_output
     return ForgeInferenceRequest(
         prompt="" if prompt is None else str(prompt),
         system=inputs.get("system"),
@@ -65,6 +68,8 @@ def build_request(inputs: dict[str, JSON], ctx: ExecutorContext) -> ForgeInferen
         model=models[0] if models else "",
         provider=provider_of(ctx.node.executor.name),
         metadata=metadata,
+        cache=list(inputs.get("cache") or []),
+        response_schema=dict(structured[1]) if structured else None,
         **fields,
     )
 
@@ -86,7 +91,7 @@ def attempt_policy(task_retry: RetryPolicy | None, forge_policy: ForgeRetryPolic
     )
 
 
-class _Observers:
+class CallObservers:
     """Every hook's observer as one ``CallObserver``, called in order."""
 
     def __init__(self, observers: Sequence[CallObserver]) -> None:
@@ -127,23 +132,39 @@ async def run_inference(inputs: dict[str, JSON], ctx: ExecutorContext) -> TaskOu
     request = build_request(inputs, ctx)
     targets = targets_of(request, models_of(inputs))
     policy = attempt_policy(ctx.node.retry, ctx.services.systems.forge.retry_policy)
+    observer = CallObservers(ctx.observers)
+    calls: list[CallRecord] = []
     try:
-        result = await call_models(forge, request, targets, policy, observer=_Observers(ctx.observers),
+        result = await call_models(forge, request, targets, policy, observer=observer,
                                    budget_errors=(BudgetExceeded,), log=ctx.logger)
+        calls = list(result.calls)
+        parsed: JSON = None
+        if request.response_schema is not None:
+            result, parsed = await _structured(forge, request, result, targets, observer, ctx, calls)
     except BaseException as error:
-        ctx.calls = int(getattr(error, "attempts", 1) or 1)
+        ctx.calls = len(calls) + int(getattr(error, "attempts", 1) or 1)
         raise
-    ctx.calls = result.attempts
-    response = result.response
+    ctx.calls = len(calls)
+    costs = [c.cost for c in calls if c.cost is not None]
+    output = inference_output(result.response, request, ctx, cost=round(sum(costs), 12) if costs else None,
+                              parsed=parsed)
+    if len(calls) > 1:
+        output.metadata["calls"] = [call.to_json() for call in calls]
+    return output
+
+
+def inference_output(response: ForgeInferenceResponse, request: ForgeInferenceRequest, ctx: ExecutorContext,
+                     *, cost: float | None = None, parsed: JSON = None) -> TaskOutput:
+    """An inference task's outputs (the seed's ``response, usage, model``, and the structured
+    answer under its declared output) and metadata; ``cost`` is every call's cost when several
+    were made; ``parsed`` the validated structured answer (default: the response's own)."""
     usage = response.usage.model_dump()
     metadata = TaskMetadata(
-        cost=result.cost if result.cost is not None else response.cost,
+        cost=cost if cost is not None else response.cost,
         model=response.model, provider=response.provider, usage=usage,  # type: ignore[typeddict-item]
         latency=response.latency, finish_reason=response.finish_reason, max_tokens=request.max_tokens,
         temperature=request.temperature,
     )
-    if len(result.calls) > 1:
-        metadata["calls"] = [call.to_json() for call in result.calls]
     if response.provider == "offline":
         metadata["offline"] = True
     if response.cost is None:
@@ -152,7 +173,35 @@ async def run_inference(inputs: dict[str, JSON], ctx: ExecutorContext) -> TaskOu
             f"no price known for model '{response.model}': its cost is reported as null (add it to llm-forge prices)",
             ctx.logger,
         )
-    return TaskOutput({"response": response.text, "usage": usage, "model": response.model}, metadata)
+    values: dict[str, JSON] = {"response": response.text, "usage": usage, "model": response.model}
+    structured = ctx.node.structured_output
+    if structured is not None:
+        values[structured[0]] = parsed if parsed is not None else response.parsed
+    return TaskOutput(values, metadata)
+
+
+async def _structured(forge: Forge, request: ForgeInferenceRequest, result: CallResult, targets: list[Target],
+                      observer: CallObservers, ctx: ExecutorContext, calls: list[CallRecord]) -> tuple[CallResult, JSON]:
+    """Validate a structured answer; on a violation make ONE repair call (on the model that
+    answered, counted in attempts and cost) that shows the model its answer and what was wrong,
+    then fail with the path that still does not fit (``ForgeSchemaViolation``)."""
+    from ecosystem.forge.structured import check_response, describe, repair_request, violation
+
+    schema = request.response_schema or {}
+    problems = check_response(result.response, schema)
+    if not problems:
+        return result, result.response.parsed
+    ctx.logger.warning("the answer of %s does not fit the response schema (%s); asking once more",
+                       result.model, describe(problems))
+    repair = repair_request(request, result.response.text, problems)
+    answered = next((t for t in targets if t.model == result.model), Target(result.model))
+    repaired = await call_models(forge, repair, [answered], AttemptPolicy(max_attempts=1), observer=observer,
+                                 log=ctx.logger)
+    calls.extend(repaired.calls)
+    problems = check_response(repaired.response, schema)
+    if problems:
+        raise violation(problems, model=repaired.model)
+    return repaired, repaired.response.parsed
 
 
 async def run_tool(inputs: dict[str, JSON], ctx: ExecutorContext) -> TaskOutput:

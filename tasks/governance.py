@@ -69,9 +69,20 @@ def price_usage(usage: Mapping[str, JSON], model: str, ctx: ExecutorContext) -> 
 # -- approvals -----------------------------------------------------------------------------------
 
 
+APPROVE, REJECT = "approve", "reject"
+
+
 def approval_input_type() -> Any:
-    """The Prefect ``RunInput`` form a person fills in the UI to answer an approval."""
+    """The Prefect ``RunInput`` form a person fills in the UI to answer an approval.
+
+    ``decision`` is an explicit choice with no default: a person picks approve or reject, and
+    the server refuses a Resume without one (the run stays paused).  A pre-set answer would
+    decide for whoever clicks Resume -> Submit without reading: "reject" failed the run they
+    meant to continue, and "approve" would let a governance check pass unread."""
+    from typing import Literal
+
     from prefect.input import RunInput
+    from pydantic import Field
 
     global _APPROVAL_INPUT
     if _APPROVAL_INPUT is None:
@@ -79,8 +90,9 @@ def approval_input_type() -> Any:
         class ApprovalInput(RunInput):
             """Approve or reject a governance decision that requires approval."""
 
-            approve: bool = False
-            reason: str = ""
+            decision: Literal["approve", "reject"] = Field(
+                description="approve: the task runs; reject: it fails with ApprovalDenied.")
+            reason: str = Field(default="", description="Recorded in the audit log with the decision.")
 
         _APPROVAL_INPUT = ApprovalInput
     return _APPROVAL_INPUT
@@ -159,11 +171,11 @@ async def request_approval(
         description = (
             f"**Approval required{who}** for task `{task_label}` of workflow `{workflow}`.\n\n"
             f"Policy `{policy}`: {decision.reason}\n\n"
-            "Set *approve* and give a reason, then resume the run. "
+            "Choose a *decision* (approve or reject) and give a reason, then submit. "
             f"Without an answer within {timeout:g}s the task fails."
         )
         logger.warning("task %s waits for approval (policy %s): %s", task_label, policy, decision.reason)
-        form = approval_input_type().with_initial_data(description=description, approve=False, reason="")
+        form = approval_input_type().with_initial_data(description=description, reason="")
         try:
             answer = await apause_flow_run(
                 wait_for_input=form,
@@ -178,7 +190,7 @@ async def request_approval(
             raise ApprovalDenied(
                 f"approval for policy '{policy}' timed out after {timeout:g}s (task '{task_label}')", policy=policy
             ) from None
-        approved = bool(getattr(answer, "approve", False))
+        approved = getattr(answer, "decision", None) == APPROVE
         reason = str(getattr(answer, "reason", "") or "")
         await record(approved, reason)
         if not approved:

@@ -36,29 +36,40 @@ from typing import Any
 
 from prefect import task
 from prefect.context import TaskRunContext, get_run_context
+from pydantic import ValidationError
 
 from compiler.checks import type_name_of, value_matches
 from compiler.document import RetryPolicy
 from compiler.plan import ExecutionPlan, PlanNode
 from ecosystem.errors import provider_hint
 from ecosystem.forge.attempts import backoff_delay as _backoff
+from ecosystem.models import describe_errors
 from tasks.base import ExecutorContext, TaskOutput
-from tasks.errors import OutputTypeError, TaskTimeout
+from tasks.errors import ExecutorError, OutputTypeError, TaskTimeout, redacted
+from tasks.failures import install as install_failure_log
+from tasks.failures import mark as mark_failure
 from tasks.forge import attempt_policy
 from tasks.registry import body_for
 from tasks.state import JSON, Slot, WorkflowRun
 
-__all__ = ["Slot", "cache_key", "execute_node", "options_for", "register_run", "task_for", "unregister_run"]
+__all__ = ["Slot", "cache_key", "execute_node", "options_for", "register_run", "registered_run", "task_for",
+           "unregister_run"]
 
 _RUNS: dict[str, WorkflowRun] = {}
 
 
 def register_run(key: str, run: WorkflowRun) -> None:
+    install_failure_log()  # expected task failures log one line, not a traceback (tasks.failures)
     _RUNS[key] = run
 
 
 def unregister_run(key: str) -> None:
     _RUNS.pop(key, None)
+
+
+def registered_run(key: str) -> WorkflowRun:
+    """The live run a task run belongs to (task parameters carry only its key)."""
+    return _RUNS[key]
 
 
 def backoff_delay(policy: RetryPolicy, retry_number: int) -> float:
@@ -144,13 +155,22 @@ async def execute_node(
         output.metadata.setdefault("execution_time", round(asyncio.get_running_loop().time() - started, 6))
         output.metadata["attempts"] = run.add_calls(node_id, index, ctx.calls)
         await run.hooks.after_task(ctx, output)
-    except BaseException as error:
+    except Exception as raised:
+        # What Prefect logs and keeps as the state's message: no secret of the config in it.
+        error = redacted(raised, run.services.redactor.redact)
         attempts = run.add_calls(node_id, index, ctx.calls)
         try:
             error.attempts = attempts  # type: ignore[attr-defined]
         except AttributeError:  # an exception type with slots
             pass
+        mark_failure(error, ctx.label, run.services.redactor.redact)
         await run.hooks.task_failed(ctx, error)
+        if error is raised:
+            raise
+        raise error from None
+    except BaseException as interrupted:  # cancellation: the hooks still release what they hold
+        run.add_calls(node_id, index, ctx.calls)
+        await run.hooks.task_failed(ctx, interrupted)
         raise
     finally:
         if slot is not None:
@@ -159,11 +179,17 @@ async def execute_node(
 
 
 async def _call(body: Any, inputs: dict[str, JSON], ctx: ExecutorContext) -> Any:
-    """An async body is awaited; a plain function runs on the run's pool of worker threads."""
-    if inspect.iscoroutinefunction(body):
-        return await body(inputs, ctx)
-    produced = await ctx.services.run_blocking(body, inputs, ctx)
-    return await produced if inspect.isawaitable(produced) else produced
+    """An async body is awaited; a plain function runs on the run's pool of worker threads.  A
+    request a body could not build from its inputs (a pydantic ``ValidationError``) is the
+    inputs' fault: it fails the task as ``invalid_request`` in plain sentences."""
+    try:
+        if inspect.iscoroutinefunction(body):
+            return await body(inputs, ctx)
+        produced = await ctx.services.run_blocking(body, inputs, ctx)
+        return await produced if inspect.isawaitable(produced) else produced
+    except ValidationError as exc:
+        raise ExecutorError(f"task '{ctx.task_id}' got inputs it cannot use: {describe_errors(exc.errors())}",
+                            kind="invalid_request") from None
 
 
 def check_output_types(node: PlanNode, values: dict[str, JSON]) -> None:
@@ -188,19 +214,20 @@ def task_run_name(parameters: dict[str, Any]) -> str:
 _TASKS: dict[tuple[Any, ...], Any] = {}
 
 
-def task_for(node: PlanNode, *, tags: bool = True) -> Any:
-    """The Prefect task ``node`` runs as, shared with every node of the same shape."""
+def task_for(node: PlanNode, *, tags: bool | tuple[str, ...] = True) -> Any:
+    """The Prefect task ``node`` runs as, shared with every node of the same shape.  ``tags``: the
+    tags its task runs carry (True: all of the node's, False: none; see ``flows.tags``)."""
     retry = node.retry.model_dump_json() if prefect_retries(node) and node.retry else None
     ttl = node.cache.ttl if node.cache and node.cache.enabled else None
-    key = (str(node.executor), tuple(node.tags) if tags else (), retry, ttl)
+    carried = tuple(node.tags) if tags is True else tuple(tags or ())
+    key = (str(node.executor), carried, retry, ttl)
     specialised = _TASKS.get(key)
     if specialised is None:
         if len(_TASKS) >= 1024:  # a long-lived worker running many workflows
             _TASKS.clear()
         options = options_for(node)
         options.update(name=str(node.executor), task_run_name=task_run_name)
-        if not tags:
-            options["tags"] = []
+        options["tags"] = list(carried)
         specialised = _TASKS[key] = execute_node.with_options(**options)
     return specialised
 

@@ -71,6 +71,8 @@ class TaskMetadata(TypedDict, total=False):
     budget: list[dict[str, JSON]]
     custom_metrics: dict[str, JSON]
     calls: list[dict[str, JSON]]
+    tier: str
+    batch: dict[str, JSON]
     tracked_cost: float | None
     recorded: bool
     already_recorded: float | None
@@ -211,6 +213,23 @@ class RemoteExecution(Protocol):
                    wait_for: list[State] | None) -> State: ...
 
 
+@dataclass(frozen=True)
+class TaskTags:
+    """A run's decision about task-run tags (``flows.tags``): ``always`` (every tag), ``never``, or
+    ``auto`` with the tags that have a ``tag:`` concurrency limit on the server."""
+
+    mode: str = "always"
+    limited: frozenset[str] = frozenset()
+
+    def for_node(self, node: PlanNode) -> tuple[str, ...]:
+        """The tags task runs of ``node`` carry."""
+        if self.mode == "never":
+            return ()
+        if self.mode == "always":
+            return tuple(node.tags)
+        return tuple(tag for tag in node.tags if tag in self.limited)
+
+
 def label(node_id: str, index: int | None) -> str:
     """``node`` or ``node[i]`` for a forEach item: how the ledger, metrics and the UI name a task run."""
     return node_id if index is None else f"{node_id}[{index}]"
@@ -232,7 +251,7 @@ class WorkflowRun:
         self.hooks = hooks or HookSet()
         self.env = dict(env or {})
         self.max_parallel = max_parallel
-        self.task_tags = True
+        self.task_tags = TaskTags("always")  # the flow decides per run (flows.tags.task_tags_for_run)
         self.records: dict[str, TaskRecord] = {}
         self.slots: dict[tuple[str, int | None], Slot] = {}  # concurrency slots of task runs in flight
         self.task_context: dict[str, dict[str, JSON]] = {}

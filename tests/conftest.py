@@ -26,5 +26,5 @@ def prefect_harness() -> Iterator[None]:
     """Prefect's test harness (a temporary API server), entered once for the whole session."""
     from prefect.testing.utilities import prefect_test_harness
 
-    with prefect_test_harness(server_startup_timeout=60):
+    with prefect_test_harness(server_startup_timeout=300):  # generous: a loaded machine starts it slowly
         yield

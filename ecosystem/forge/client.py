@@ -6,6 +6,8 @@ Routes: ``POST /v1/inference``, ``POST /v1/embeddings`` (an ``EmbeddingRequest``
 back as the same ``ForgeError`` classes the embedded Forge raises (``error_base = ForgeError``),
 and the generic service failures of ``ServiceClient`` are translated into their Forge
 equivalents, so a task's retry condition treats a remote Forge exactly like an embedded one.
+A request outside the models' bounds is refused here, before sending, as embedded Forge refuses it
+(JSON encoding would otherwise turn a NaN into a null the server accepts).
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from ecosystem.errors import (
 from ecosystem.forge.errors import (
     ForgeAuthenticationFailed,
     ForgeError,
+    ForgeInvalidRequest,
     ForgeMalformedResponse,
     ForgeServiceUnavailable,
     ForgeTimeout,
@@ -39,8 +42,10 @@ from ecosystem.forge.models import (
     ForgeInferenceResponse,
     ModelInfo,
     ModelList,
+    ToolRequest,
     ToolResult,
 )
+from ecosystem.models import revalidated, validated
 
 _TRANSLATE: dict[type[EcosystemError], type[ForgeError]] = {
     ServiceTimeout: ForgeTimeout,
@@ -84,6 +89,7 @@ class HttpForgeClient(ServiceClient):
             raise cls(exc.message, retry_after=exc.retry_after) from exc
 
     async def infer(self, request: ForgeInferenceRequest) -> ForgeInferenceResponse:
+        request = revalidated(request, error=ForgeInvalidRequest)
         data = await self.request("POST", "/v1/inference", json=request.model_dump(mode="json"))
         return _parse(ForgeInferenceResponse, data)
 
@@ -92,7 +98,8 @@ class HttpForgeClient(ServiceClient):
         return _parse(EmbeddingResponse, data)
 
     async def run_tool(self, name: str, inputs: dict[str, Any]) -> dict[str, Any]:
-        data = await self.request("POST", f"/v1/tools/{quote(name, safe='')}", json={"inputs": inputs})
+        body = validated(ToolRequest, {"inputs": inputs}, error=ForgeInvalidRequest)
+        data = await self.request("POST", f"/v1/tools/{quote(name, safe='')}", json=body.model_dump(mode="json"))
         return _parse(ToolResult, data).outputs
 
     async def list_models(self) -> list[ModelInfo]:

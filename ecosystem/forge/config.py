@@ -34,6 +34,13 @@ DEFAULT_BASE_URLS = {
     "gemini": "https://generativelanguage.googleapis.com",
 }
 
+# The environment variables each provider's official SDK reads for its base URL.
+ENV_BASE_URLS = {
+    "anthropic": ("ANTHROPIC_BASE_URL",),
+    "openai": ("OPENAI_BASE_URL",),
+    "gemini": ("GEMINI_BASE_URL", "GOOGLE_GEMINI_BASE_URL"),
+}
+
 
 class RetryPolicy(StrictModel):
     max_attempts: int = Field(default=3, ge=1)
@@ -142,6 +149,21 @@ class ForgeSettings(StrictModel):
         default_factory=dict,
         description="Requested model -> its offline latency and cost (override offline_latency/offline_cost).",
     )
+    offline_batch_delay: Seconds = Field(
+        default=0.0, description="Seconds an offline batch takes before its results are ready ('60s' ok)."
+    )
+    offline_batch_discount: float = Field(
+        default=0.5, ge=0, le=1,
+        description="An offline batch item's cost as a share of an offline call's (the providers' batch tiers are 50%).",
+    )
+    batch_poll_interval: Seconds = Field(
+        default=60.0, gt=0,
+        description="Longest wait between two status polls of a batch (polls start at 1 s and double).",
+    )
+    batch_max_requests: int | None = Field(
+        default=None, ge=1,
+        description="Requests per provider batch at most (below the provider's own limit); more are split.",
+    )
     http_tool_allowed_hosts: list[str] = Field(
         default_factory=list, description="Hosts the http-request tool may call ('*.example.com' allowed)."
     )
@@ -153,8 +175,18 @@ class ForgeSettings(StrictModel):
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> ForgeSettings:
-        """Settings with keys from ANTHROPIC_API_KEY, OPENAI_API_KEY, GEMINI_API_KEY/GOOGLE_API_KEY."""
+        """Settings from the variables the providers' own SDKs read: keys from ANTHROPIC_API_KEY,
+        OPENAI_API_KEY, GEMINI_API_KEY/GOOGLE_API_KEY, base URLs from ANTHROPIC_BASE_URL,
+        OPENAI_BASE_URL (with its ``/v1``, as the OpenAI SDK and LiteLLM take it) and
+        GEMINI_BASE_URL/GOOGLE_GEMINI_BASE_URL.  A config file's ``api_keys``/``base_urls`` win
+        over these (``blocks.clients`` merges them in that order)."""
         env = os.environ if environ is None else environ
+        base_urls: dict[str, str] = {}
+        for provider, names in ENV_BASE_URLS.items():
+            url = next((env[name].strip() for name in names if env.get(name, "").strip()), None)
+            if url:
+                base_urls[provider] = url.rstrip("/")
+        base_urls.update(overrides.pop("base_urls", {}) or {})
         keys: dict[str, SecretStr] = {}
         for provider, names in (
             ("anthropic", ("ANTHROPIC_API_KEY",)),
@@ -166,7 +198,7 @@ class ForgeSettings(StrictModel):
                 keys[provider] = SecretStr(value)
         keys.update(overrides.pop("api_keys", {}) or {})
         endpoint = overrides.pop("endpoint", None) or env.get("LLM_FORGE_ENDPOINT") or None
-        return cls(api_keys=keys, endpoint=endpoint, **overrides)
+        return cls(api_keys=keys, base_urls=base_urls, endpoint=endpoint, **overrides)
 
     def offline_cost_of(self, model: str) -> float:
         """USD an offline call of ``model`` reports: ``offline_models[model].cost``, ``offline_cost`` or 0."""

@@ -20,6 +20,8 @@ and ``cost`` from the price table (``model_aliases`` map a gateway's alias to a 
 model without a price costs ``None`` and is logged once.  An offline answer costs what
 ``offline_cost`` says, and carries what its usage would cost at the model's list price in
 ``metadata.list_price_cost``, so a saving (prompt caching, a cheaper model) is visible offline.
+A request outside the models' bounds is ``ForgeInvalidRequest`` before anything else, as the
+server's 422 is.
 """
 
 from __future__ import annotations
@@ -29,11 +31,21 @@ import logging
 import re
 import time
 import weakref
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, TypeVar
 
 import httpx
 
+from ecosystem.forge.batch import (
+    BatchAdapter,
+    BatchItem,
+    BatchJob,
+    BatchPart,
+    custom_id,
+    entry_bytes,
+    split,
+    unanswered,
+)
 from ecosystem.forge.config import DEFAULT_BASE_URLS, DEFAULT_EMBEDDING_MODELS, PROVIDERS, ForgeSettings
 from ecosystem.forge.errors import (
     ForgeAuthenticationFailed,
@@ -49,16 +61,22 @@ from ecosystem.forge.models import (
     ForgeInferenceRequest,
     ForgeInferenceResponse,
     ModelInfo,
+    ToolRequest,
 )
-from ecosystem.forge.prices import PriceTable
+from ecosystem.forge.prices import PriceTable, Tier
 from ecosystem.forge.providers.anthropic import AnthropicProvider
+from ecosystem.forge.providers.anthropic_batch import AnthropicBatches
 from ecosystem.forge.providers.base import HttpProvider
 from ecosystem.forge.providers.gemini import GeminiProvider
+from ecosystem.forge.providers.gemini_batch import GeminiBatches
 from ecosystem.forge.providers.offline import OfflineProvider
+from ecosystem.forge.providers.offline_batch import OfflineBatches
 from ecosystem.forge.providers.openai import OpenAIProvider
+from ecosystem.forge.providers.openai_batch import OpenAIBatches
 from ecosystem.forge.providers.openai_compatible import OpenAICompatibleProvider
 from ecosystem.forge.ratelimit import RateLimiter, estimate_request_tokens
 from ecosystem.forge.tools import ToolRegistry
+from ecosystem.models import revalidated, validated
 
 logger = logging.getLogger("ecosystem.forge")
 
@@ -318,6 +336,7 @@ class EmbeddedForge:
 
     async def infer(self, request: ForgeInferenceRequest) -> ForgeInferenceResponse:
         started = time.perf_counter()
+        request = revalidated(request, error=ForgeInvalidRequest)
         provider, model = self.route(request)
         if not request.conversation():
             raise ForgeInvalidRequest("the request has neither a prompt nor messages")
@@ -341,6 +360,7 @@ class EmbeddedForge:
     async def embed(self, request: EmbeddingRequest) -> EmbeddingResponse:
         """Vectors for ``request.input``, in order, with usage and cost."""
         started = time.perf_counter()
+        request = revalidated(request, error=ForgeInvalidRequest)
         provider, model = self.route_embedding(request)
         adapter = self._adapter(provider)
         if isinstance(adapter, OfflineProvider):
@@ -375,11 +395,134 @@ class EmbeddedForge:
             }
         )
 
-    def _cost(self, response: ForgeInferenceResponse, requested_model: str) -> float | None:
+    # ------------------------------------------------------------------ batches
+
+    def _batch_adapter(self, provider: str) -> BatchAdapter:
+        adapter = self._adapter(provider)
+        if isinstance(adapter, OfflineProvider):
+            return OfflineBatches(adapter, self.settings.offline_batch_delay)
+        if isinstance(adapter, OpenAICompatibleProvider):
+            raise ForgeInvalidRequest(
+                f"{adapter.label} is an OpenAI-compatible endpoint without a batch API: batch mode needs "
+                "OpenAI, Anthropic or Gemini (or the offline provider)"
+            )
+        if isinstance(adapter, OpenAIProvider):
+            return OpenAIBatches(adapter)
+        if isinstance(adapter, AnthropicProvider):
+            return AnthropicBatches(adapter)
+        if isinstance(adapter, GeminiProvider):
+            return GeminiBatches(adapter)
+        raise ForgeInvalidRequest(f"{adapter.label} has no batch API")
+
+    async def submit_batch(self, requests: Sequence[ForgeInferenceRequest]) -> BatchJob:
+        """Send ``requests`` (one provider and model) to the provider's batch API, split by its limits.
+        Items whose body cannot be built are refused one by one (``BatchJob.rejected``)."""
+        if not requests:
+            raise ForgeInvalidRequest("a batch needs at least one request")
+        routes = [self.route(request) for request in requests]
+        provider, model = routes[0]
+        others = sorted({f"{p}/{m}" for p, m in routes if (p, m) != (provider, model)})
+        if others:
+            raise ForgeInvalidRequest(
+                f"a batch goes to one provider and model: item 0 is {provider}/{model}, others are {', '.join(others)}"
+            )
+        adapter = self._batch_adapter(provider)
+        routed = [r.model_copy(update={"model": model, "provider": provider}) for r in requests]
+        rejected: dict[int, ForgeError] = {}
+        entries: dict[int, dict[str, Any]] = {}
+        for index, request in enumerate(routed):
+            try:
+                if not request.conversation():
+                    raise ForgeInvalidRequest("the request has neither a prompt nor messages")
+                entries[index] = adapter.batch_entry(custom_id(index), request, model)
+            except ForgeError as error:
+                rejected[index] = error
+        indices = sorted(entries)
+        limits = adapter.limits.narrowed(self.settings.batch_max_requests)
+        sizes = [entry_bytes(entries[i]) if limits.max_bytes is not None else 0 for i in indices]
+        labels = {k: str(v) for k, v in requests[0].metadata.items()
+                  if k in ("workflow", "task_id", "run_id") and isinstance(v, str) and v}
+        parts: list[BatchPart] = []
+        try:
+            for group in split(indices, sizes, limits, adapter.label):
+                parts.append(await self._create_part(adapter, [entries[i] for i in group], model, group, labels))
+        except BaseException:
+            for part in parts:  # a later part failed: withdraw the ones already submitted
+                try:
+                    await adapter.cancel_batch(part)
+                except ForgeError as error:
+                    logger.warning("could not cancel %s batch %s: %s", adapter.label, part.id, error)
+            raise
+        return BatchJob(provider=adapter.label, model=model, requests=routed, parts=parts, rejected=rejected)
+
+    async def _create_part(self, adapter: BatchAdapter, entries: list[dict[str, Any]], model: str,
+                           indices: list[int], labels: dict[str, str]) -> BatchPart:
+        """One provider batch; retried only when refused for rate (nothing was created then)."""
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                return await adapter.create_batch(entries, model, indices, labels)
+            except ForgeRateLimited as error:
+                delay = self._retry_delay(error, attempt, self.settings.retry_policy.max_attempts)
+                if delay is None:
+                    raise
+                logger.info("%s: batch creation rate limited; retrying in %.2fs", adapter.label, delay)
+                await self._sleep(delay)
+
+    async def poll_batch(self, job: BatchJob) -> BatchJob:
+        """Ask the provider about every part still running; ``job`` is updated and returned."""
+        adapter = self._batch_adapter(job.provider)
+        for part in job.parts:
+            if not part.done:
+                await adapter.refresh_batch(part)
+        job.polls += 1
+        return job
+
+    async def collect_batch(self, job: BatchJob) -> list[BatchItem]:
+        """Every item's outcome in item order, answers priced at the batch tier."""
+        adapter = self._batch_adapter(job.provider)
+        items: dict[int, BatchItem] = {i: BatchItem(i, error=e) for i, e in job.rejected.items()}
+        latency = max(0.0, time.time() - job.submitted_at)
+        for part in job.parts:
+            answers = await adapter.batch_answers(part) if part.state != "failed" else {}
+            for index in part.indices:
+                found = answers.get(custom_id(index))
+                if found is None:
+                    items[index] = BatchItem(index, error=unanswered(part, adapter.label))
+                elif isinstance(found, ForgeError):
+                    items[index] = BatchItem(index, error=found)
+                else:
+                    try:
+                        response = adapter.read_batch_answer(found, job.requests[index], job.model)
+                    except ForgeError as error:
+                        items[index] = BatchItem(index, error=error)
+                        continue
+                    items[index] = BatchItem(index, response=self._batch_priced(response, job, part, latency))
+        return [items.get(i) or BatchItem(i, error=ForgeInvalidRequest("item was never submitted"))
+                for i in range(len(job.requests))]
+
+    def _batch_priced(self, response: ForgeInferenceResponse, job: BatchJob, part: BatchPart,
+                      latency: float) -> ForgeInferenceResponse:
+        metadata = {**response.metadata, "attempts": 1, "batch_id": part.id, "tier": "batch"}
         if response.provider == "offline":
-            return self.settings.offline_cost_of(requested_model)
+            metadata["list_price_cost"] = self._prices.cost(response.usage, job.model, tier="batch")
+        return response.model_copy(update={
+            "latency": latency, "cost": self._cost(response, job.model, tier="batch"), "metadata": metadata,
+        })
+
+    async def cancel_batch(self, job: BatchJob) -> None:
+        adapter = self._batch_adapter(job.provider)
+        for part in job.parts:
+            if not part.done:
+                await adapter.cancel_batch(part)
+
+    def _cost(self, response: ForgeInferenceResponse, requested_model: str, tier: Tier = "standard") -> float | None:
+        if response.provider == "offline":
+            cost = self.settings.offline_cost_of(requested_model)
+            return round(cost * self.settings.offline_batch_discount, 12) if tier == "batch" else cost
         for model in (response.model, requested_model):
-            found = self._prices.cost(response.usage, model)
+            found = self._prices.cost(response.usage, model, tier)
             if found is not None:
                 return found
         if response.model not in self._unpriced:
@@ -394,7 +537,8 @@ class EmbeddedForge:
     # ------------------------------------------------------------------ tools and models
 
     async def run_tool(self, name: str, inputs: dict[str, Any]) -> dict[str, Any]:
-        return await self.tools.run(name, inputs)
+        body = validated(ToolRequest, {"inputs": inputs}, error=ForgeInvalidRequest)
+        return await self.tools.run(name, dict(body.inputs))
 
     async def list_models(self) -> list[ModelInfo]:
         settings = self.settings

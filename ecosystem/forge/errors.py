@@ -8,10 +8,14 @@
         ├── ModelNotFound             404: unknown model or provider (falls back)
         ├── ForgeTimeout              504: the provider did not answer in time (retryable; falls back)
         ├── ForgeServiceUnavailable   503/5xx, Anthropic 529 overloaded, dropped connections (retryable; falls back)
-        ├── ForgeInvalidRequest       400: the provider rejected the request's content
+        ├── ForgeInvalidRequest       400: the provider rejected the request's content (also an
+        │                             ``InvalidRequest``, raised too for a request outside Forge's bounds)
         ├── ForgeContentFiltered      the provider's safety system blocked the prompt or the answer (falls back)
         ├── ForgeMalformedResponse    truncated, non-JSON or incomplete provider answers
         ├── ForgeSchemaViolation      422: the answer does not match the response schema, names the JSON path
+        ├── ForgeBatchFailed          a provider batch that failed as a whole (its input was refused)
+        ├── ForgeBatchExpired         a batch item the provider did not answer within the batch's window
+        ├── ForgeBatchCancelled       a batch item that was cancelled before it ran
         ├── PriceFileError            a prices file that cannot be read or imported
         ├── ToolNotFound              404: no tool of that name
         └── ToolError                 a tool failed or was called with bad inputs
@@ -33,7 +37,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from ecosystem.errors import EcosystemError
+from ecosystem.errors import EcosystemError, InvalidRequest
 
 
 class ForgeError(EcosystemError):
@@ -88,7 +92,7 @@ class ForgeServiceUnavailable(ForgeError):
     retryable = True
 
 
-class ForgeInvalidRequest(ForgeError):
+class ForgeInvalidRequest(ForgeError, InvalidRequest):
     type = "invalid_request"
     status = 400
 
@@ -109,6 +113,27 @@ class ForgeSchemaViolation(ForgeError):
 
     type = "schema_violation"
     status = 422
+
+
+class ForgeBatchFailed(ForgeError):
+    """A provider batch failed as a whole (OpenAI ``failed``, Gemini ``BATCH_STATE_FAILED``)."""
+
+    type = "batch_failed"
+    status = 502
+
+
+class ForgeBatchExpired(ForgeError):
+    """A batch item was not answered before the batch's completion window ended (not billed)."""
+
+    type = "batch_expired"
+    status = 504
+
+
+class ForgeBatchCancelled(ForgeError):
+    """A batch item was cancelled before it ran (not billed)."""
+
+    type = "batch_cancelled"
+    status = 409
 
 
 class PriceFileError(ForgeError):
@@ -135,6 +160,9 @@ def may_fall_back(error: BaseException) -> bool:
 
 __all__ = [
     "ForgeAuthenticationFailed",
+    "ForgeBatchCancelled",
+    "ForgeBatchExpired",
+    "ForgeBatchFailed",
     "ForgeContentFiltered",
     "ForgeError",
     "ForgeInvalidRequest",

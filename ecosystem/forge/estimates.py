@@ -25,7 +25,7 @@ import math
 from dataclasses import dataclass
 
 from ecosystem.forge.config import ForgeSettings
-from ecosystem.forge.models import ForgeInferenceRequest
+from ecosystem.forge.models import ForgeInferenceRequest, TokenUsage
 from ecosystem.forge.prices import PriceTable, Tier, rates_for
 
 MESSAGE_OVERHEAD = 4  # role and separators per message (OpenAI's documented framing is 3-4)
@@ -100,11 +100,22 @@ class CallEstimator:
     def estimate(self, request: ForgeInferenceRequest, tier: Tier = "standard") -> CostEstimate:
         model = request.model or self.default_model(request.provider)
         if self.settings.offline or request.provider == "offline":
-            return CostEstimate(self.settings.offline_cost_of(model or ""), model, exact=True)
+            exact = self.settings.offline_cost_of(model or "")
+            if tier == "batch":
+                exact = round(exact * self.settings.offline_batch_discount, 12)
+            return CostEstimate(exact, model, exact=True)
         amount = worst_case_cost(request, model.split("/", 1)[-1], tier, self.prices) if model else None
         if amount is None:
             return CostEstimate(0.0, model, priced=False)
         return CostEstimate(amount, model)
+
+    def batch_cost(self, usage: TokenUsage, model: str | None, cost: float | None, offline: bool) -> float | None:
+        """What a call with ``usage`` that cost ``cost`` would have cost at the batch tier."""
+        if offline:
+            return None if cost is None else round(cost * self.settings.offline_batch_discount, 12)
+        if not model:
+            return None
+        return self.prices.cost(usage, model.removeprefix("offline:"), tier="batch")
 
     def default_model(self, provider: str | None) -> str | None:
         if not provider:

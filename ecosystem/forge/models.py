@@ -25,33 +25,33 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from ecosystem.models import StrictModel
+from ecosystem.models import MAX_ITEMS, MAX_TOKENS, Identifier, JsonObject, StrictModel, Text
 
 
 class ChatMessage(StrictModel):
     role: Literal["user", "assistant", "system"]
-    content: str
+    content: Text
 
 
 class ForgeInferenceRequest(StrictModel):
-    prompt: str = ""
-    model: str = Field(default="", description="Model id; empty means the provider's default model.")
+    prompt: Text = ""
+    model: Identifier = Field(default="", description="Model id; empty means the provider's default model.")
     temperature: float = Field(default=0.7, ge=0, le=2)
-    max_tokens: int = Field(default=1000, ge=1)
+    max_tokens: int = Field(default=1000, ge=1, le=MAX_TOKENS)
     top_p: float | None = Field(default=None, ge=0, le=1)
     frequency_penalty: float | None = Field(default=None, ge=-2, le=2)
     presence_penalty: float | None = Field(default=None, ge=-2, le=2)
-    stop_sequences: list[str] = Field(default_factory=list)
-    metadata: dict[str, Any] = Field(default_factory=dict)
-    system: str | None = None
-    messages: list[ChatMessage] | None = None
-    provider: str | None = Field(default=None, description="Routing hint, e.g. 'anthropic'.")
+    stop_sequences: list[Text] = Field(default_factory=list, max_length=MAX_ITEMS)
+    metadata: JsonObject = Field(default_factory=dict)
+    system: Text | None = None
+    messages: list[ChatMessage] | None = Field(default=None, max_length=MAX_ITEMS)
+    provider: Identifier | None = Field(default=None, description="Routing hint, e.g. 'anthropic'.")
     max_attempts: int | None = Field(
         default=None, ge=1, le=100,
         description="Provider calls Forge may make for this request, retries included; null: the "
         "retry_policy's max_attempts.  A caller that runs its own retry loop sends 1.",
     )
-    response_schema: dict[str, Any] | None = Field(
+    response_schema: JsonObject | None = Field(
         default=None,
         description="A JSON Schema the answer must match; Forge asks the provider for structured "
         "output natively and returns the object in the response's `parsed`.",
@@ -172,7 +172,7 @@ class ModelList(StrictModel):
 
 
 class ToolRequest(StrictModel):
-    inputs: dict[str, Any] = Field(default_factory=dict)
+    inputs: JsonObject = Field(default_factory=dict)
 
 
 class ToolInfo(StrictModel):

@@ -29,6 +29,7 @@ import jsonschema
 from ecosystem.forge.config import ForgeSettings
 from ecosystem.forge.errors import ForgeError, ToolError, ToolNotFound
 from ecosystem.forge.models import ToolInfo
+from ecosystem.jsonschemas import Unresolvable, local_validator
 
 ENTRY_POINT_GROUP = "llm_orchestrator.tools"
 MAX_HTTP_BODY = 1_000_000
@@ -164,12 +165,14 @@ async def json_extract(inputs: dict[str, Any]) -> dict[str, Any]:
         validator_cls.check_schema(schema)
     except jsonschema.SchemaError as exc:
         raise ToolError(f"json-extract: the schema is not a valid JSON Schema: {exc.message}") from exc
-    errors = [
-        f"{'/'.join(str(p) for p in error.absolute_path) or '<root>'}: {error.message}"
-        for error in sorted(
-            validator_cls(schema).iter_errors(data), key=lambda e: list(map(str, e.absolute_path))
-        )
-    ]
+    try:
+        found_errors = sorted(local_validator(schema).iter_errors(data), key=lambda e: list(map(str, e.absolute_path)))
+    except Unresolvable:
+        raise ToolError(
+            "json-extract: the schema has a $ref that cannot be resolved; "
+            "only references inside the schema are followed"
+        ) from None
+    errors = [f"{'/'.join(str(p) for p in error.absolute_path) or '<root>'}: {error.message}" for error in found_errors]
     return {"data": data, "valid": not errors, "errors": errors}
 
 

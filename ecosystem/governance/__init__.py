@@ -16,44 +16,71 @@ The FastAPI app lives in ``ecosystem.governance.server`` (imported on demand: it
 
 from __future__ import annotations
 
-from ecosystem.governance.client import HttpGovernanceClient
-from ecosystem.governance.embedded import EmbeddedGovernance
-from ecosystem.governance.errors import (
-    ApprovalDenied,
-    BudgetExceeded,
-    GovernanceError,
-    InvalidPolicy,
-    PolicyNotFound,
-    PolicyProblem,
-    PolicyViolation,
-    ReservationNotFound,
-)
-from ecosystem.governance.models import (
-    BUDGET_LIMIT_ANNOTATION,
-    ApprovalRecord,
-    AuditEvent,
-    AuditLevel,
-    AuditQuery,
-    BudgetStatus,
-    CostLimits,
-    CostRecord,
-    EvaluationContext,
-    GovernanceSettings,
-    PolicyDecision,
-    PolicyEvaluationRequest,
-    PolicyOptions,
-    Reservation,
-    TaskInfo,
-    UnsettledQuery,
-    UnsettledReservation,
-)
-from ecosystem.governance.policies import raise_for_decision, run_limit_from
-from ecosystem.governance.protocol import Governance
-from ecosystem.store import Store
+from typing import TYPE_CHECKING
+
+from ecosystem._lazy import lazy_exports
+
+if TYPE_CHECKING:
+    from ecosystem.governance.client import (
+        HttpGovernanceClient,
+    )
+    from ecosystem.governance.embedded import (
+        EmbeddedGovernance,
+    )
+    from ecosystem.governance.errors import (
+        ApprovalDenied,
+        BudgetExceeded,
+        GovernanceError,
+        InvalidPolicy,
+        PolicyNotFound,
+        PolicyProblem,
+        PolicyViolation,
+        ReservationNotFound,
+    )
+    from ecosystem.governance.models import (
+        BUDGET_LIMIT_ANNOTATION,
+        ApprovalRecord,
+        AuditEvent,
+        AuditLevel,
+        AuditQuery,
+        BudgetStatus,
+        CostLimits,
+        CostRecord,
+        EvaluationContext,
+        GovernanceSettings,
+        PolicyDecision,
+        PolicyEvaluationRequest,
+        PolicyOptions,
+        Reservation,
+        TaskInfo,
+        UnsettledQuery,
+        UnsettledReservation,
+    )
+    from ecosystem.governance.policies import (
+        raise_for_decision,
+        run_limit_from,
+    )
+    from ecosystem.governance.protocol import (
+        Governance,
+    )
+    from ecosystem.store import Store
+
+_EXPORTS: dict[str, tuple[str, ...]] = {
+    "client": ("HttpGovernanceClient",),
+    "embedded": ("EmbeddedGovernance",),
+    "errors": ("ApprovalDenied", "BudgetExceeded", "GovernanceError", "InvalidPolicy", "PolicyNotFound", "PolicyProblem", "PolicyViolation", "ReservationNotFound",),
+    "models": ("BUDGET_LIMIT_ANNOTATION", "ApprovalRecord", "AuditEvent", "AuditLevel", "AuditQuery", "BudgetStatus", "CostLimits", "CostRecord", "EvaluationContext", "GovernanceSettings", "PolicyDecision", "PolicyEvaluationRequest", "PolicyOptions", "Reservation", "TaskInfo", "UnsettledQuery", "UnsettledReservation",),
+    "policies": ("raise_for_decision", "run_limit_from",),
+    "protocol": ("Governance",),
+}
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
 
 
 def build_governance(settings: GovernanceSettings, store: Store | None = None) -> Governance:
     """The remote client when ``settings.endpoint`` is set, else ``EmbeddedGovernance``."""
+    from ecosystem.governance.client import HttpGovernanceClient
+    from ecosystem.governance.embedded import EmbeddedGovernance
+
     if settings.endpoint:
         return HttpGovernanceClient.from_settings(settings)
     return EmbeddedGovernance(settings, store)

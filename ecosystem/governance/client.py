@@ -1,5 +1,8 @@
 """``HttpGovernanceClient``: the ``Governance`` protocol over the ``/v1`` HTTP contract.
 
+Arguments are checked against the request models before anything is sent, raising
+``InvalidRequest`` as the embedded implementation does (and as a 422 from the server becomes).
+
 Errors come back as the same ``GovernanceError`` subclasses with their structured fields (the
 server puts them in the error body's ``details``), so ``except BudgetExceeded as e: e.budget``
 works the same against a remote service as embedded.
@@ -44,6 +47,7 @@ from ecosystem.governance.models import (
     UnsettledQuery,
     UnsettledReservation,
 )
+from ecosystem.models import revalidated, validated
 
 _STATUSES = TypeAdapter(list[BudgetStatus])
 _EVENTS = TypeAdapter(list[AuditEvent])
@@ -103,17 +107,19 @@ class HttpGovernanceClient(ServiceClient):
             raise ServiceProtocolError(f"governance answered {what} with a body outside the contract: {exc}") from exc
 
     async def evaluate_policies(self, request: PolicyEvaluationRequest) -> PolicyDecision:
-        data = await self._post("/v1/policies/evaluate", request.model_dump(mode="json"))
+        data = await self._post("/v1/policies/evaluate", revalidated(request).model_dump(mode="json"))
         return self._parse(PolicyDecision, data, "policies/evaluate")  # type: ignore[no-any-return]
 
     async def record_cost(self, record: CostRecord) -> CostRecord:
-        data = await self._post("/v1/costs", record.model_dump(mode="json"))
+        data = await self._post("/v1/costs", revalidated(record).model_dump(mode="json"))
         return self._parse(CostRecord, data, "costs")  # type: ignore[no-any-return]
 
     async def check_budget(
         self, *, organization_id: str | None = None, run_id: str | None = None, run_limit: float | None = None
     ) -> list[BudgetStatus]:
-        body = BudgetCheckRequest(organization_id=organization_id, run_id=run_id, run_limit=run_limit)
+        body = validated(
+            BudgetCheckRequest, {"organization_id": organization_id, "run_id": run_id, "run_limit": run_limit}
+        )
         data = await self._post("/v1/budgets/check", body.model_dump(mode="json"))
         return self._parse(_STATUSES, data, "budgets/check")  # type: ignore[no-any-return]
 
@@ -127,30 +133,36 @@ class HttpGovernanceClient(ServiceClient):
         organization_id: str | None = None,
         run_limit: float | None = None,
         wait: float | None = None,
+        ttl: float | None = None,
     ) -> Reservation:
         patience = self.reservation_wait if wait is None else min(max(0.0, wait), self.reservation_wait)
-        body = ReserveRequest(
-            run_id=run_id, workflow=workflow, task_id=task_id, organization_id=organization_id,
-            amount=amount, run_limit=run_limit, wait=patience,
-        )
+        body = validated(ReserveRequest, {
+            "run_id": run_id, "workflow": workflow, "task_id": task_id, "organization_id": organization_id,
+            "amount": amount, "run_limit": run_limit, "wait": patience, "ttl": ttl,
+        })
         data = await self._post("/v1/budgets/reserve", body.model_dump(mode="json"))
         return self._parse(Reservation, data, "budgets/reserve")  # type: ignore[no-any-return]
 
     async def settle(
         self, reservation_id: str, actual_cost: float, cost_record: CostRecord | None = None
     ) -> CostRecord:
-        body = SettleRequest(reservation_id=reservation_id, actual_cost=actual_cost, cost_record=cost_record)
+        body = validated(SettleRequest, {
+            "reservation_id": reservation_id, "actual_cost": actual_cost,
+            "cost_record": cost_record.model_dump() if cost_record is not None else None,
+        })
         data = await self._post("/v1/budgets/settle", body.model_dump(mode="json"))
         return self._parse(CostRecord, data, "budgets/settle")  # type: ignore[no-any-return]
 
     async def release(self, reservation_id: str) -> Reservation:
-        data = await self._post("/v1/budgets/release", ReleaseRequest(reservation_id=reservation_id).model_dump())
+        body = validated(ReleaseRequest, {"reservation_id": reservation_id})
+        data = await self._post("/v1/budgets/release", body.model_dump(mode="json"))
         return self._parse(Reservation, data, "budgets/release")  # type: ignore[no-any-return]
 
     async def record_approval(self, approval: ApprovalRecord) -> None:
-        await self._post("/v1/approvals", approval.model_dump(mode="json"))
+        await self._post("/v1/approvals", revalidated(approval).model_dump(mode="json"))
 
     async def audit(self, query: AuditQuery) -> list[AuditEvent]:
+        query = revalidated(query)
         params: dict[str, Any] = {"limit": query.limit}
         for key in ("workflow", "run_id", "kind"):
             value = getattr(query, key)

@@ -6,6 +6,8 @@ that waits for room in a budget waits on the event loop between its tries (``Led
 holding no worker thread.  Policy
 decisions are audited (redacted) after they are made; the cost-limit policy reads the live
 budgets through the ledger, so an estimate is judged against active reservations too.
+Every protocol call checks its arguments against the request models' bounds first (``validated``),
+so out-of-range input raises ``InvalidRequest`` here exactly where the server answers 422.
 """
 
 from __future__ import annotations
@@ -19,17 +21,22 @@ from ecosystem.governance.models import (
     ApprovalRecord,
     AuditEvent,
     AuditQuery,
+    BudgetCheckRequest,
     BudgetStatus,
     CostRecord,
     GovernanceSettings,
     PolicyDecision,
     PolicyEvaluationRequest,
+    ReleaseRequest,
     Reservation,
+    ReserveRequest,
+    SettleRequest,
     UnsettledQuery,
     UnsettledReservation,
 )
 from ecosystem.governance.policies import PolicyEngine, run_limit_from
 from ecosystem.governance.rules import RulePolicy
+from ecosystem.models import revalidated, validated
 from ecosystem.store import Store
 
 
@@ -85,15 +92,18 @@ class EmbeddedGovernance:
         return decision
 
     async def evaluate_policies(self, request: PolicyEvaluationRequest) -> PolicyDecision:
-        return await asyncio.to_thread(self.evaluate_sync, request)
+        return await asyncio.to_thread(self.evaluate_sync, revalidated(request))
 
     async def record_cost(self, record: CostRecord) -> CostRecord:
-        return await asyncio.to_thread(self.ledger.record_cost, record)
+        return await asyncio.to_thread(self.ledger.record_cost, revalidated(record))
 
     async def check_budget(
         self, *, organization_id: str | None = None, run_id: str | None = None, run_limit: float | None = None
     ) -> list[BudgetStatus]:
-        return await asyncio.to_thread(self.ledger.check_budget, organization_id, run_id, run_limit)
+        body = validated(
+            BudgetCheckRequest, {"organization_id": organization_id, "run_id": run_id, "run_limit": run_limit}
+        )
+        return await asyncio.to_thread(self.ledger.check_budget, body.organization_id, body.run_id, body.run_limit)
 
     async def reserve(
         self,
@@ -105,16 +115,27 @@ class EmbeddedGovernance:
         organization_id: str | None = None,
         run_limit: float | None = None,
         wait: float | None = None,
+        ttl: float | None = None,
     ) -> Reservation:
-        return await self.ledger.areserve(run_id, workflow, task_id, organization_id, amount, run_limit, wait=wait)
+        body = validated(ReserveRequest, {
+            "run_id": run_id, "workflow": workflow, "task_id": task_id, "amount": amount,
+            "organization_id": organization_id, "run_limit": run_limit, "wait": wait, "ttl": ttl,
+        })
+        return await self.ledger.areserve(body.run_id, body.workflow, body.task_id, body.organization_id, body.amount,
+                                          body.run_limit, wait=body.wait, ttl=body.ttl)
 
     async def settle(
         self, reservation_id: str, actual_cost: float, cost_record: CostRecord | None = None
     ) -> CostRecord:
-        return await asyncio.to_thread(self.ledger.settle, reservation_id, actual_cost, cost_record)
+        body = validated(SettleRequest, {
+            "reservation_id": reservation_id, "actual_cost": actual_cost,
+            "cost_record": cost_record.model_dump() if cost_record is not None else None,
+        })
+        return await asyncio.to_thread(self.ledger.settle, body.reservation_id, body.actual_cost, body.cost_record)
 
     async def release(self, reservation_id: str) -> Reservation:
-        return await asyncio.to_thread(self.ledger.release, reservation_id)
+        body = validated(ReleaseRequest, {"reservation_id": reservation_id})
+        return await asyncio.to_thread(self.ledger.release, body.reservation_id)
 
     def record_approval_sync(self, approval: ApprovalRecord) -> None:
         self.audit_log.write(
@@ -130,10 +151,10 @@ class EmbeddedGovernance:
         )
 
     async def record_approval(self, approval: ApprovalRecord) -> None:
-        await asyncio.to_thread(self.record_approval_sync, approval)
+        await asyncio.to_thread(self.record_approval_sync, revalidated(approval))
 
     async def audit(self, query: AuditQuery) -> list[AuditEvent]:
-        return await asyncio.to_thread(self.audit_log.run_query, query)
+        return await asyncio.to_thread(self.audit_log.run_query, revalidated(query))
 
     async def unsettled(self, query: UnsettledQuery) -> list[UnsettledReservation]:
         return await asyncio.to_thread(

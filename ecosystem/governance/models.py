@@ -15,7 +15,20 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BeforeValidator, Field, SecretStr
 
-from ecosystem.models import StrictModel, parse_duration
+from ecosystem.models import (
+    MAX_ITEMS,
+    Identifier,
+    JsonObject,
+    Names,
+    Note,
+    StrictModel,
+    Text,
+    Timestamp,
+    Tokens,
+    Usd,
+    UsdLimit,
+    parse_duration,
+)
 
 Decision = Literal["allow", "deny", "require_approval"]
 DECISION_RANK: dict[str, int] = {"allow": 0, "require_approval": 1, "deny": 2}
@@ -62,29 +75,29 @@ class PolicyDecision(StrictModel):
 class TaskInfo(StrictModel):
     """The task a policy is evaluated for."""
 
-    id: str
-    type: str = "llm"
-    executor: str = ""
-    model: str | None = None
-    inputs: dict[str, Any] = Field(default_factory=dict)
-    annotations: dict[str, str] = Field(default_factory=dict)
+    id: Identifier
+    type: Identifier = "llm"
+    executor: Identifier = ""
+    model: Identifier | None = None
+    inputs: JsonObject = Field(default_factory=dict)
+    annotations: Annotated[dict[Identifier, Note], Field(max_length=MAX_ITEMS)] = Field(default_factory=dict)
 
 
 class EvaluationContext(StrictModel):
     """Where the task runs and what it says."""
 
-    workflow: str = ""
-    run_id: str | None = None
-    prompt: str | None = None
-    response: str | None = None
-    estimated_cost: float | None = Field(default=None, ge=0)
-    organization_id: str | None = None
+    workflow: Identifier = ""
+    run_id: Identifier | None = None
+    prompt: Text | None = None
+    response: Text | None = None
+    estimated_cost: Usd | None = None
+    organization_id: Identifier | None = None
 
 
 class PolicyEvaluationRequest(StrictModel):
     """Evaluate ``policies`` (all loaded policies when empty) for ``task`` in ``context``."""
 
-    policies: list[str] = Field(default_factory=list)
+    policies: Names = Field(default_factory=list)
     task: TaskInfo
     context: EvaluationContext = Field(default_factory=EvaluationContext)
 
@@ -92,20 +105,20 @@ class PolicyEvaluationRequest(StrictModel):
 class CostRecord(StrictModel):
     """One incurred cost (the seed's ``CostRecord`` with run, model, token and cache fields)."""
 
-    task_id: str
-    workflow_id: str
-    run_id: str | None = None
-    organization_id: str = "default"
-    executor: str | None = None
-    model: str | None = None
-    prompt_tokens: int = Field(default=0, ge=0)
-    completion_tokens: int = Field(default=0, ge=0)
-    total_tokens: int = Field(default=0, ge=0)
-    cost_usd: float = Field(ge=0)
+    task_id: Identifier
+    workflow_id: Identifier
+    run_id: Identifier | None = None
+    organization_id: Identifier = "default"
+    executor: Identifier | None = None
+    model: Identifier | None = None
+    prompt_tokens: Tokens = 0
+    completion_tokens: Tokens = 0
+    total_tokens: Tokens = 0
+    cost_usd: Usd
     cached: bool = False
-    timestamp: datetime = Field(default_factory=_now)
-    reservation_id: str | None = None
-    id: str | None = Field(default=None, description="Ledger id, set once recorded.")
+    timestamp: Timestamp = Field(default_factory=_now)
+    reservation_id: Identifier | None = None
+    id: Identifier | None = Field(default=None, description="Ledger id, set once recorded.")
     unsettled: bool = Field(
         default=False,
         description="Set by the ledger: a reservation that lapsed unsettled, counted at its reserved amount.",
@@ -130,9 +143,9 @@ class BudgetStatus(StrictModel):
 class CostLimits(StrictModel):
     """Per-organisation limits in USD (seed: ``cost_limits``); ``per_run`` is the default run budget."""
 
-    daily: float | None = Field(default=None, gt=0)
-    monthly: float | None = Field(default=None, gt=0)
-    per_run: float | None = Field(default=None, gt=0)
+    daily: UsdLimit | None = None
+    monthly: UsdLimit | None = None
+    per_run: UsdLimit | None = None
 
 
 class AuditLevel(StrEnum):
@@ -161,10 +174,10 @@ class AuditEvent(StrictModel):
 
 
 class AuditQuery(StrictModel):
-    workflow: str | None = None
-    run_id: str | None = None
-    kind: str | None = None
-    since: datetime | None = None
+    workflow: Identifier | None = None
+    run_id: Identifier | None = None
+    kind: Identifier | None = None
+    since: Timestamp | None = None
     limit: int = Field(default=100, ge=1, le=10_000)
 
 
@@ -202,17 +215,17 @@ class UnsettledReservation(StrictModel):
 
 
 class UnsettledQuery(StrictModel):
-    workflow: str | None = None
-    run_id: str | None = None
-    since: datetime | None = Field(default=None, description="Only reservations that expired at or after this.")
+    workflow: Identifier | None = None
+    run_id: Identifier | None = None
+    since: Timestamp | None = Field(default=None, description="Only reservations that expired at or after this.")
     limit: int = Field(default=100, ge=1, le=10_000)
 
 
 class RecordedCostRequest(StrictModel):
     """What the ledger holds for ``run_id`` under ``task_ids`` (each ``id`` or a forEach item ``id[i]``)."""
 
-    run_id: str
-    task_ids: list[str]
+    run_id: Identifier
+    task_ids: list[Identifier] = Field(max_length=MAX_ITEMS)
 
 
 class RecordedCost(StrictModel):
@@ -220,46 +233,51 @@ class RecordedCost(StrictModel):
 
 
 class ReserveRequest(StrictModel):
-    run_id: str
-    workflow: str
-    task_id: str
-    organization_id: str | None = None
-    amount: float = Field(ge=0)
-    run_limit: float | None = Field(default=None, gt=0)
+    run_id: Identifier
+    workflow: Identifier
+    task_id: Identifier
+    organization_id: Identifier | None = None
+    amount: Usd
+    run_limit: UsdLimit | None = None
     wait: float | None = Field(
-        default=None, ge=0,
+        default=None, ge=0, le=3600,
         description="Seconds to wait for reservations in flight to settle (capped by the service's "
         "reservation_wait; its value when unset; 0 refuses at once).",
+    )
+    ttl: float | None = Field(
+        default=None, gt=0,
+        description="Seconds before the reservation lapses into unsettled spend (the service's "
+        "reservation_ttl when unset; a batch, answered within hours, asks for longer).",
     )
 
 
 class SettleRequest(StrictModel):
-    reservation_id: str
-    actual_cost: float = Field(ge=0)
+    reservation_id: Identifier
+    actual_cost: Usd
     cost_record: CostRecord | None = None
 
 
 class ReleaseRequest(StrictModel):
-    reservation_id: str
+    reservation_id: Identifier
 
 
 class BudgetCheckRequest(StrictModel):
-    organization_id: str | None = None
-    run_id: str | None = None
-    run_limit: float | None = Field(default=None, gt=0)
+    organization_id: Identifier | None = None
+    run_id: Identifier | None = None
+    run_limit: UsdLimit | None = None
 
 
 class ApprovalRecord(StrictModel):
     """A person's answer to a require_approval decision (audited)."""
 
-    workflow: str
-    run_id: str | None = None
-    task_id: str
-    policy: str
-    approver: str | None = None
+    workflow: Identifier
+    run_id: Identifier | None = None
+    task_id: Identifier
+    policy: Identifier
+    approver: Identifier | None = None
     approved: bool
-    comment: str | None = None
-    organization_id: str | None = None
+    comment: Note | None = None
+    organization_id: Identifier | None = None
 
 
 class ContentSafetyOptions(StrictModel):

@@ -38,6 +38,7 @@ from ecosystem.governance.models import (
     PolicyOptions,
 )
 from ecosystem.governance.rules import RulePolicy, load_rule_file
+from ecosystem.models import MAX_LIMIT_USD
 
 BudgetLookup = Callable[[PolicyEvaluationRequest], list[BudgetStatus]]
 
@@ -286,7 +287,10 @@ class PolicyEngine:
 
 
 def run_limit_from(annotations: dict[str, str], default: float | None) -> float | None:
-    """The run budget from ``governance.budget-limit-usd`` (else ``default``); bad values are ignored."""
+    """The run budget from ``governance.budget-limit-usd`` (else ``default``); bad values are ignored.
+
+    Bad is anything but a number in (0, ``MAX_LIMIT_USD``]: ``inf`` or ``1e30`` cannot be stored.
+    """
     raw = annotations.get(BUDGET_LIMIT_ANNOTATION)
     if raw is None:
         return default
@@ -294,4 +298,4 @@ def run_limit_from(annotations: dict[str, str], default: float | None) -> float 
         value = float(raw)
     except ValueError:
         return default
-    return value if value > 0 else default
+    return value if 0 < value <= MAX_LIMIT_USD else default

@@ -48,8 +48,12 @@ class Governance(Protocol):
         organization_id: str | None = None,
         run_limit: float | None = None,
         wait: float | None = None,
+        ttl: float | None = None,
     ) -> Reservation:
         """Hold ``amount`` USD against every applicable budget or raise ``BudgetExceeded``.
+
+        The reservation lapses into unsettled spend after ``ttl`` seconds (the configured
+        ``reservation_ttl`` when ``None``): a batch, answered within hours, asks for longer.
 
         While reservations in flight fill a budget it waits for them to settle, at most ``wait``
         seconds (the configured ``reservation_wait`` when ``None``, and never more; 0 refuses at

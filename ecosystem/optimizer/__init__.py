@@ -17,36 +17,54 @@ from __future__ import annotations
 import hashlib
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ecosystem.optimizer.analysis import AnalysisConfig, analyze
-from ecosystem.optimizer.buffer import MetricBuffer, MetricSink, default_spool_dir
-from ecosystem.optimizer.client import HttpAutoOptimizerClient
-from ecosystem.optimizer.embedded import EmbeddedAutoOptimizer
-from ecosystem.optimizer.errors import MetricsNotDelivered, OptimizerError, OptimizerUnavailable
-from ecosystem.optimizer.models import (
-    AnalysisNote,
-    AutoOptimizerSettings,
-    Caching,
-    ImpactEstimate,
-    ImprovementEstimate,
-    ModelSwitch,
-    Parallelization,
-    ParameterTuning,
-    PerformanceMetric,
-    Recommendation,
-    Recommendations,
-    RecommendationType,
-    SubmitMetricsRequest,
-    SubmitMetricsResponse,
-)
-from ecosystem.optimizer.protocol import AutoOptimizer
-from ecosystem.optimizer.resources import ResourceSampler, ResourceUsage
-from ecosystem.store import Store
+from ecosystem._lazy import lazy_exports
+
+if TYPE_CHECKING:
+    from ecosystem.optimizer.analysis import AnalysisConfig, analyze
+    from ecosystem.optimizer.buffer import MetricBuffer, MetricSink, default_spool_dir
+    from ecosystem.optimizer.client import HttpAutoOptimizerClient
+    from ecosystem.optimizer.embedded import EmbeddedAutoOptimizer
+    from ecosystem.optimizer.errors import MetricsNotDelivered, OptimizerError, OptimizerUnavailable
+    from ecosystem.optimizer.models import (
+        AnalysisNote,
+        AutoOptimizerSettings,
+        Caching,
+        ImpactEstimate,
+        ImprovementEstimate,
+        ModelSwitch,
+        Parallelization,
+        ParameterTuning,
+        PerformanceMetric,
+        Recommendation,
+        Recommendations,
+        RecommendationType,
+        SubmitMetricsRequest,
+        SubmitMetricsResponse,
+    )
+    from ecosystem.optimizer.protocol import AutoOptimizer
+    from ecosystem.optimizer.resources import ResourceSampler, ResourceUsage
+    from ecosystem.store import Store
+
+_EXPORTS: dict[str, tuple[str, ...]] = {
+    "analysis": ("AnalysisConfig", "analyze"),
+    "buffer": ("MetricBuffer", "MetricSink", "default_spool_dir"),
+    "client": ("HttpAutoOptimizerClient",),
+    "embedded": ("EmbeddedAutoOptimizer",),
+    "errors": ("MetricsNotDelivered", "OptimizerError", "OptimizerUnavailable"),
+    "models": ("AnalysisNote", "AutoOptimizerSettings", "Caching", "ImpactEstimate", "ImprovementEstimate", "ModelSwitch", "Parallelization", "ParameterTuning", "PerformanceMetric", "Recommendation", "Recommendations", "RecommendationType", "SubmitMetricsRequest", "SubmitMetricsResponse"),
+    "protocol": ("AutoOptimizer",),
+    "resources": ("ResourceSampler", "ResourceUsage"),
+}
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
 
 
 def build_optimizer(settings: AutoOptimizerSettings, store: Store | None = None) -> AutoOptimizer:
     """The remote client when ``settings.endpoint`` is set, else ``EmbeddedAutoOptimizer``."""
+    from ecosystem.optimizer.client import HttpAutoOptimizerClient
+    from ecosystem.optimizer.embedded import EmbeddedAutoOptimizer
+
     if settings.endpoint:
         return HttpAutoOptimizerClient.from_settings(settings)
     return EmbeddedAutoOptimizer(settings, store)
@@ -54,6 +72,8 @@ def build_optimizer(settings: AutoOptimizerSettings, store: Store | None = None)
 
 def build_buffer(sink: MetricSink, settings: AutoOptimizerSettings) -> MetricBuffer:
     """A ``MetricBuffer`` configured from ``settings`` (batch size, interval, spool dir)."""
+    from ecosystem.optimizer.buffer import MetricBuffer
+
     return MetricBuffer(
         sink,
         settings.batch_size,

@@ -55,6 +55,7 @@ import numpy as np
 from ecosystem.optimizer.models import (
     AnalysisNote,
     AutoOptimizerSettings,
+    BatchMode,
     Caching,
     ImpactEstimate,
     ImprovementEstimate,
@@ -74,6 +75,8 @@ TTL_MIN_S = 60
 TTL_MAX_S = 7 * 24 * 3600
 TTL_HEADROOM = 1.1
 SPEEDUP_RESAMPLES = 200
+BATCH_WINDOW_S = 24 * 3600  # the providers' batch completion window
+MIN_SCHEDULED_RUNS = 3
 
 
 @dataclass(frozen=True)
@@ -682,6 +685,68 @@ class _Analysis:
                 float((boot >= cfg.min_repeat_rate).mean()), [_scale_task(task, 1 - rate)], 0.0, evidence, order=2,
             )
 
+    # -- batch mode --
+
+    def batch_mode(self) -> None:
+        """Scheduled fan-outs nothing waits for: the provider's batch tier for about half the price.
+
+        Evidence: the task's last runs (>= MIN_SCHEDULED_RUNS) were all started by a schedule (no
+        caller waits on a scheduled run), consecutive runs start at least the batch window apart
+        (a batch answered at the window's end is still in before the next run needs its slot), and
+        the per-run cost at the batch tier is at least ``min_saving_ratio`` lower.
+        """
+        cfg = self.config
+        for task, history in sorted(self.by_task.items()):
+            fan = [m for m in history if m.custom.get("fan_out") and m.executor.startswith("llm-forge:")]
+            if not fan or fan[-1].custom.get("mode") == "batch" or "mode" in _as_written(fan[-1]):
+                continue
+            runs: dict[str, list[PerformanceMetric]] = defaultdict(list)
+            for m in fan:
+                if m.run_id:
+                    runs[m.run_id].append(m)
+            ordered = sorted(runs.values(), key=lambda ms: min(m.started_at or m.timestamp for m in ms))
+            recent = ordered[-10:]
+            if len(recent) < MIN_SCHEDULED_RUNS:
+                continue
+            scheduled = [all(m.custom.get("trigger") == "schedule" for m in ms) for ms in recent]
+            if not all(scheduled):
+                self.note("not_scheduled", task, f"batch mode: {scheduled.count(False)} of the last {len(recent)} "
+                          "runs were not started by a schedule (someone may be waiting for them)")
+                continue
+            starts = [min(m.started_at or m.timestamp for m in ms) for ms in recent]
+            gaps = [(b - a).total_seconds() for a, b in zip(starts, starts[1:], strict=False)]
+            if min(gaps) < BATCH_WINDOW_S:
+                self.note("latency_bound", task, f"batch mode: runs start {min(gaps):.0f} s apart, less than the "
+                          f"{BATCH_WINDOW_S} s batch window", min_gap_s=_r(min(gaps)))
+                continue
+            online = np.array([sum(m.cost_usd or 0.0 for m in ms) for ms in recent])
+            batched = np.array([sum(float(m.custom.get("batch_cost_usd") or 0.0) for m in ms) for ms in recent])
+            if online.sum() <= 0 or not all(m.custom.get("batch_cost_usd") is not None for ms in recent for m in ms):
+                continue
+            saving = 1 - float(batched.sum() / online.sum())
+            if saving < cfg.min_saving_ratio:
+                continue
+            rng = _rng(cfg, "batch_mode", task)
+            picks = rng.integers(0, len(recent), size=(cfg.resamples, len(recent)))
+            boot = 1 - batched[picks].sum(axis=1) / np.maximum(online[picks].sum(axis=1), 1e-12)
+            evidence = {
+                "runs": len(recent),
+                "scheduled_runs": sum(scheduled),
+                "min_gap_between_runs_s": _r(min(gaps)),
+                "batch_window_s": BATCH_WINDOW_S,
+                "items_per_run": _r(float(np.mean([len(ms) for ms in recent]))),
+                "cost_per_run_usd": _r(float(np.mean(online))),
+                "batch_cost_per_run_usd": _r(float(np.mean(batched))),
+                "saving_ratio": _r(saving),
+                "saving_ratio_ci90": [_r(np.percentile(boot, 5)), _r(np.percentile(boot, 95))],
+                "latency": "up to the batch window per run; nothing waits for a scheduled run",
+            }
+            reason = (f"the last {len(recent)} runs were scheduled, {min(gaps) / 3600:.0f} h or more apart, and "
+                      f"nothing waits for them: the batch tier saves {saving:.0%} of this task's cost")
+            self.add("batch_mode", (task,), BatchMode(task_id=task, reason=reason),
+                     float((boot >= cfg.min_saving_ratio).mean()),
+                     [_set_task(task, cost=self.base.cost_usd.get(task, 0.0) * (1 - saving))], 0.0, evidence, order=4)
+
     # -- parallelization --
 
     def parallelization(self) -> None:
@@ -768,6 +833,7 @@ def analyze(
         analysis.max_tokens()
         analysis.temperatures()
         analysis.caching()
+        analysis.batch_mode()
     analysis.parallelization()
     return analysis.result(now or datetime.now(UTC))
 

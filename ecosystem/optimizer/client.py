@@ -4,7 +4,8 @@
 ``GET /v1/recommendations/{workflow}?include_task_level=true`` -> ``Recommendations``.
 The recommendation cache lives in the service (the embedded implementation behind it), so every
 client of one service shares it.  Failures are the shared ``EcosystemError`` tree: a 503 or a
-closed port is ``ServiceUnavailable`` (retryable), which ``MetricBuffer`` absorbs.
+closed port is ``ServiceUnavailable`` (retryable), which ``MetricBuffer`` absorbs.  Arguments
+outside the models' bounds are ``InvalidRequest`` before anything is sent, as embedded.
 """
 
 from __future__ import annotations
@@ -17,10 +18,12 @@ from pydantic import ValidationError
 
 from ecosystem.client import ServiceClient
 from ecosystem.errors import ServiceProtocolError
+from ecosystem.models import revalidated, validated
 from ecosystem.optimizer.errors import OptimizerError
 from ecosystem.optimizer.models import (
     AutoOptimizerSettings,
     Recommendations,
+    RecommendationsQuery,
     SubmitMetricsRequest,
     SubmitMetricsResponse,
 )
@@ -48,10 +51,12 @@ class HttpAutoOptimizerClient(ServiceClient):
             ) from exc
 
     async def submit_metrics(self, request: SubmitMetricsRequest) -> int:
+        request = revalidated(request)
         data = await self.request("POST", "/v1/metrics", json=request.model_dump(mode="json"))
         return int(self._parse(SubmitMetricsResponse, data, "metrics").accepted)
 
     async def get_recommendations(self, workflow_id: str, include_task_level: bool = True) -> Recommendations:
+        validated(RecommendationsQuery, {"workflow_id": workflow_id, "include_task_level": include_task_level})
         path = f"/v1/recommendations/{quote(workflow_id, safe='')}"
         data = await self.request("GET", path, params={"include_task_level": str(include_task_level).lower()})
         return self._parse(Recommendations, data, "recommendations")  # type: ignore[no-any-return]

@@ -15,6 +15,8 @@ Decisions:
 * **The 300 s cache is the seed's**: per (workflow, include_task_level), on an injectable
   monotonic clock; new metrics do not invalidate it (every run submits metrics, which would make
   the cache useless) - ``invalidate(workflow)`` does.
+* **Bounds first.**  Each call checks its arguments against the models' bounds and raises
+  ``InvalidRequest`` for what the server would answer with 422.
 * **Eval evidence.**  The newest eval suite run over the workflow (``ecosystem.store.evals``) is
   read with the history; a model switch cites its pass-rate difference (``analysis``).
 """
@@ -32,12 +34,14 @@ from typing import Any
 from sqlalchemy import or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 
+from ecosystem.models import revalidated, validated
 from ecosystem.optimizer.analysis import AnalysisConfig, EvalEvidence, EvalVariant, analyze
 from ecosystem.optimizer.errors import OptimizerUnavailable
 from ecosystem.optimizer.models import (
     AutoOptimizerSettings,
     PerformanceMetric,
     Recommendations,
+    RecommendationsQuery,
     SubmitMetricsRequest,
 )
 from ecosystem.store import Store, StoreUnavailable
@@ -170,6 +174,7 @@ class EmbeddedAutoOptimizer:
         return inserted
 
     async def submit_metrics(self, request: SubmitMetricsRequest) -> int:
+        request = revalidated(request)
         return await asyncio.to_thread(self.store_metrics, request.metrics, request.source)
 
     # -- history and recommendations ------------------------------------------------------
@@ -245,6 +250,7 @@ class EmbeddedAutoOptimizer:
                 )
 
     async def get_recommendations(self, workflow_id: str, include_task_level: bool = True) -> Recommendations:
+        validated(RecommendationsQuery, {"workflow_id": workflow_id, "include_task_level": include_task_level})
         key = (workflow_id, include_task_level)
         cached = self._cache.get(key)
         now = self.clock()

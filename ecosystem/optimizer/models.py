@@ -26,7 +26,21 @@ from typing import Annotated, Any, Literal
 
 from pydantic import ConfigDict, Field, SecretStr, field_validator
 
-from ecosystem.models import StrictModel, parse_duration
+from ecosystem.models import (
+    MAX_BATCH,
+    MAX_TOKENS,
+    NO_NUL,
+    Count,
+    Identifier,
+    JsonObject,
+    Names,
+    Number,
+    StrictModel,
+    Timestamp,
+    Tokens,
+    Usd,
+    parse_duration,
+)
 
 MetricStatus = Literal["completed", "failed", "skipped", "cached"]
 JsonScalar = int | float | str | bool | None
@@ -44,38 +58,44 @@ def _new_id() -> str:
 class PerformanceMetric(StrictModel):
     """One task execution as the optimizer sees it (seed fields first, then ours)."""
 
-    workflow_id: str = Field(description="The seed's workflow id (``${{ workflow.id }}``, the run's id in this project).")
-    task_id: str
-    executor: str
-    timestamp: datetime = Field(default_factory=_now, description="When the metric was taken (UTC).")
-    execution_time_ms: int = Field(ge=0)
-    cpu_usage_percent: float = Field(default=0.0, ge=0, description="Process CPU over the task (see ``resources``).")
-    memory_usage_mb: int = Field(default=0, ge=0, description="Peak process RSS during the task, MB.")
-    token_count: int | None = Field(default=None, ge=0, description="Total tokens (prompt + completion).")
-    cost_usd: float | None = Field(default=None, ge=0)
-    quality_score: float | None = Field(default=None, description="Evaluation score, 0..1 for Test-Bench metrics.")
-    custom: dict[str, Any] = Field(default_factory=dict)
+    workflow_id: Identifier = Field(
+        description="The seed's workflow id (``${{ workflow.id }}``, the run's id in this project)."
+    )
+    task_id: Identifier
+    executor: Identifier
+    timestamp: Timestamp = Field(default_factory=_now, description="When the metric was taken (UTC).")
+    execution_time_ms: Count
+    cpu_usage_percent: Number = Field(default=0.0, ge=0, description="Process CPU over the task (see ``resources``).")
+    memory_usage_mb: Count = Field(default=0, description="Peak process RSS during the task, MB.")
+    token_count: Tokens | None = Field(default=None, description="Total tokens (prompt + completion).")
+    cost_usd: Usd | None = None
+    quality_score: Number | None = Field(default=None, description="Evaluation score, 0..1 for Test-Bench metrics.")
+    custom: JsonObject = Field(default_factory=dict)
 
-    id: str = Field(default_factory=_new_id, description="Stable metric id; a re-submitted id is stored once.")
-    run_id: str | None = None
-    workflow: str | None = Field(
+    id: Annotated[str, Field(min_length=1, max_length=64, pattern=NO_NUL)] = Field(
+        default_factory=_new_id, description="Stable metric id; a re-submitted id is stored once."
+    )
+    run_id: Identifier | None = None
+    workflow: Identifier | None = Field(
         default=None, description="Workflow name: the key history is analysed by (``workflow_id`` when unset)."
     )
-    model: str | None = None
-    input_hash: str | None = Field(
+    model: Identifier | None = None
+    input_hash: Annotated[str, Field(max_length=64, pattern=NO_NUL)] | None = Field(
         default=None,
         description="sha256 hex of the task's evaluated inputs without the model-call config (model, "
         "temperature, max_tokens have their own fields), so one input run on two models hashes alike.",
     )
-    prompt_tokens: int | None = Field(default=None, ge=0)
-    completion_tokens: int | None = Field(default=None, ge=0)
-    max_tokens: int | None = Field(default=None, ge=1, description="The max_tokens the call was made with.")
-    temperature: float | None = Field(default=None, ge=0)
+    prompt_tokens: Tokens | None = None
+    completion_tokens: Tokens | None = None
+    max_tokens: int | None = Field(
+        default=None, ge=1, le=MAX_TOKENS, description="The max_tokens the call was made with."
+    )
+    temperature: float | None = Field(default=None, ge=0, le=2)
     status: MetricStatus = "completed"
-    started_at: datetime | None = None
-    finished_at: datetime | None = None
-    depends_on: list[str] = Field(default_factory=list, description="The task's dependsOn in the plan that ran.")
-    data_dependencies: list[str] = Field(
+    started_at: Timestamp | None = None
+    finished_at: Timestamp | None = None
+    depends_on: Names = Field(default_factory=list, description="The task's dependsOn in the plan that ran.")
+    data_dependencies: Names = Field(
         default_factory=list,
         description="Tasks whose outputs, metadata or status the task's inputs or `if` reference.",
     )
@@ -86,8 +106,15 @@ class PerformanceMetric(StrictModel):
 
 
 class SubmitMetricsRequest(StrictModel):
-    metrics: list[PerformanceMetric]
-    source: str = DEFAULT_SOURCE
+    metrics: list[PerformanceMetric] = Field(max_length=MAX_BATCH)
+    source: Annotated[str, Field(max_length=100, pattern=NO_NUL)] = DEFAULT_SOURCE
+
+
+class RecommendationsQuery(StrictModel):
+    """What ``GET /v1/recommendations/{workflow}`` asks; the embedded optimizer checks it too."""
+
+    workflow_id: Identifier
+    include_task_level: bool = True
 
 
 class SubmitMetricsResponse(StrictModel):
@@ -159,8 +186,22 @@ class Caching(StrictModel):
     reason: str
 
 
-RecommendationType = Annotated[ModelSwitch | ParameterTuning | Parallelization | Caching, Field(discriminator="kind")]
-TASK_LEVEL_KINDS = frozenset({"model_switch", "parameter_tuning", "caching"})
+class BatchMode(StrictModel):
+    """Send the forEach items of llm task ``task_id`` to the provider's batch API (about half the price).
+
+    Apply: set the task's ``inputs.config.mode`` to ``batch``, only if the task still fans out
+    (``forEach``) on an llm-forge inference executor and sets no ``mode`` itself (the user's
+    setting wins).  Recommended for scheduled runs that nothing waits for within the batch window.
+    """
+
+    kind: Literal["batch_mode"] = "batch_mode"
+    task_id: str
+    reason: str
+
+
+RecommendationType = Annotated[ModelSwitch | ParameterTuning | Parallelization | Caching | BatchMode,
+                               Field(discriminator="kind")]
+TASK_LEVEL_KINDS = frozenset({"model_switch", "parameter_tuning", "caching", "batch_mode"})
 
 
 class ImpactEstimate(StrictModel):
@@ -220,7 +261,7 @@ class AutoOptimizerSettings(StrictModel):
     endpoint: str | None = Field(default=None, description="Remote service URL; embedded when unset.")
     token: SecretStr | None = Field(default=None, description="Bearer token for the remote service.")
     timeout: float = Field(default=30.0, gt=0, description="HTTP timeout for the remote service, seconds.")
-    batch_size: int = Field(default=100, ge=1, description="Metrics per submission.")
+    batch_size: int = Field(default=100, ge=1, le=MAX_BATCH, description="Metrics per submission.")
     flush_interval: float = Field(default=30.0, gt=0, description="Seconds between background flushes ('30s' ok).")
     auto_apply_recommendations: bool = False
     recommendation_cache_ttl: float = Field(default=300.0, ge=0, description="Seconds a computed answer is reused.")

@@ -8,17 +8,29 @@
 Callers on an event loop run store operations with ``asyncio.to_thread`` (see ``engine``).
 """
 
-from ecosystem.store.engine import (
-    Store,
-    current_revision,
-    data_dir,
-    default_url,
-    head_revision,
-    normalize_url,
-    upgrade,
-)
-from ecosystem.store.errors import MigrationRequired, StoreError, StoreUnavailable
-from ecosystem.store.models import Base
+from typing import TYPE_CHECKING
+
+from ecosystem._lazy import lazy_exports
+
+if TYPE_CHECKING:
+    from ecosystem.store.engine import (
+        Store,
+        current_revision,
+        data_dir,
+        default_url,
+        head_revision,
+        normalize_url,
+        upgrade,
+    )
+    from ecosystem.store.errors import MigrationRequired, StoreError, StoreUnavailable
+    from ecosystem.store.models import Base
+
+_EXPORTS: dict[str, tuple[str, ...]] = {
+    "engine": ("Store", "current_revision", "data_dir", "default_url", "head_revision", "normalize_url", "upgrade"),
+    "errors": ("MigrationRequired", "StoreError", "StoreUnavailable"),
+    "models": ("Base",),
+}
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
 
 __all__ = [
     "Base",

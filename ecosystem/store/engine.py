@@ -30,7 +30,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
@@ -234,6 +234,14 @@ class Store:
         with _guard("running a transaction", self.url), factory() as session:
             with session.begin():
                 yield session
+
+    def ping(self) -> None:
+        """Run a trivial query (``SELECT 1``); raises ``StoreUnavailable`` when it cannot.
+
+        What a service's readiness probe asks: can a connection be had and a statement run.
+        """
+        with self.session(readonly=True) as session:
+            session.execute(text("SELECT 1"))
 
     def close(self) -> None:
         self.engine.dispose()

@@ -17,46 +17,79 @@ mistaken for a semantic or judged score.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import httpx
 
-from ecosystem.testbench.client import HttpTestBenchClient
-from ecosystem.testbench.embedded import EmbeddedTestBench
-from ecosystem.testbench.embeddings import SimilarityEngine, local_model_available
-from ecosystem.testbench.errors import (
-    EmbeddingUnavailable,
-    JudgeOutputInvalid,
-    JudgeUnavailable,
-    MetricInputError,
-    StatisticsInputError,
-    TestBenchError,
-    UnknownMetric,
-)
-from ecosystem.testbench.judge import (
-    VERDICT_SCHEMA,
-    JsonModeJudge,
-    Judge,
-    Verdict,
-    parse_verdict,
-    supports_json_mode,
-)
-from ecosystem.testbench.metrics import METRICS, MetricSpec, known_metrics
-from ecosystem.testbench.models import (
-    DEFAULT_THRESHOLDS,
-    CustomEvaluator,
-    EmbeddingSettings,
-    EvaluationDetails,
-    EvaluationRequest,
-    EvaluationResponse,
-    GenerateReportRequest,
-    JudgeSettings,
-    MetricResult,
-    MetricSummary,
-    TaskResult,
-    TestBenchSettings,
-    TestReport,
-)
-from ecosystem.testbench.protocol import TestBench
-from ecosystem.testbench.server import create_testbench_app
+from ecosystem._lazy import lazy_exports
+
+if TYPE_CHECKING:
+    from ecosystem.testbench.client import (
+        HttpTestBenchClient,
+    )
+    from ecosystem.testbench.embedded import (
+        EmbeddedTestBench,
+    )
+    from ecosystem.testbench.embeddings import (
+        SimilarityEngine,
+        local_model_available,
+    )
+    from ecosystem.testbench.errors import (
+        EmbeddingUnavailable,
+        JudgeOutputInvalid,
+        JudgeUnavailable,
+        MetricInputError,
+        StatisticsInputError,
+        TestBenchError,
+        UnknownMetric,
+    )
+    from ecosystem.testbench.judge import (
+        VERDICT_SCHEMA,
+        JsonModeJudge,
+        Judge,
+        Verdict,
+        parse_verdict,
+        supports_json_mode,
+    )
+    from ecosystem.testbench.metrics import (
+        METRICS,
+        MetricSpec,
+        known_metrics,
+    )
+    from ecosystem.testbench.models import (
+        DEFAULT_THRESHOLDS,
+        CustomEvaluator,
+        EmbeddingSettings,
+        EvaluationDetails,
+        EvaluationRequest,
+        EvaluationResponse,
+        GenerateReportRequest,
+        JudgeSettings,
+        MetricResult,
+        MetricSummary,
+        TaskResult,
+        TestBenchSettings,
+        TestReport,
+    )
+    from ecosystem.testbench.protocol import (
+        TestBench,
+    )
+    from ecosystem.testbench.server import (
+        create_testbench_app,
+    )
+
+_EXPORTS: dict[str, tuple[str, ...]] = {
+    "client": ("HttpTestBenchClient",),
+    "embedded": ("EmbeddedTestBench",),
+    "embeddings": ("SimilarityEngine", "local_model_available",),
+    "errors": ("EmbeddingUnavailable", "JudgeOutputInvalid", "JudgeUnavailable", "MetricInputError", "StatisticsInputError", "TestBenchError", "UnknownMetric",),
+    "judge": ("VERDICT_SCHEMA", "JsonModeJudge", "Judge", "Verdict", "parse_verdict", "supports_json_mode",),
+    "metrics": ("METRICS", "MetricSpec", "known_metrics",),
+    "models": ("DEFAULT_THRESHOLDS", "CustomEvaluator", "EmbeddingSettings", "EvaluationDetails", "EvaluationRequest", "EvaluationResponse", "GenerateReportRequest", "JudgeSettings", "MetricResult", "MetricSummary", "TaskResult", "TestBenchSettings", "TestReport",),
+    "protocol": ("TestBench",),
+    "server": ("create_testbench_app",),
+}
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
 
 
 def build_testbench(
@@ -69,6 +102,10 @@ def build_testbench(
 
     A judge only matters embedded: a remote service judges with its own configuration.
     """
+    from ecosystem.testbench.client import HttpTestBenchClient
+    from ecosystem.testbench.embedded import EmbeddedTestBench
+    from ecosystem.testbench.models import TestBenchSettings
+
     settings = settings or TestBenchSettings()
     if settings.endpoint:
         token = settings.token.get_secret_value() if settings.token is not None else None

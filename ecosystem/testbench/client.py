@@ -2,7 +2,8 @@
 
 A thin ``ServiceClient``: the request model is sent as JSON, the answer validated back into the
 same response model (a body outside the contract becomes ``ServiceProtocolError``), and error
-bodies become the same ``TestBenchError`` subclasses the embedded backend raises.
+bodies become the same ``TestBenchError`` subclasses the embedded backend raises.  A request
+outside the models' bounds is ``InvalidRequest`` before anything is sent, as embedded.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from pydantic import BaseModel, ValidationError
 
 from ecosystem.client import ServiceClient
 from ecosystem.errors import ServiceProtocolError
+from ecosystem.models import revalidated
 from ecosystem.testbench.errors import TestBenchError
 from ecosystem.testbench.models import (
     EvaluationRequest,
@@ -51,7 +53,7 @@ class HttpTestBenchClient(ServiceClient):
             ) from exc
 
     async def evaluate(self, request: EvaluationRequest) -> EvaluationResponse:
-        return await self._post("/v1/evaluate", request, EvaluationResponse)
+        return await self._post("/v1/evaluate", revalidated(request), EvaluationResponse)
 
     async def generate_report(self, request: GenerateReportRequest) -> TestReport:
-        return await self._post("/v1/reports", request, TestReport)
+        return await self._post("/v1/reports", revalidated(request), TestReport)

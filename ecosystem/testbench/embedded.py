@@ -14,7 +14,8 @@ A metric whose judge answered twice with something that is not a verdict is *err
 reported (with the raw reply), left out of the overall score, and the other metrics stand; a
 request with an errored counted metric does not pass, since part of it could not be checked.
 Evaluations that carry an ``execution_id`` are remembered (bounded, in memory) so
-``generate_report`` can summarise a run as the seed's workflow-completion hook does.
+``generate_report`` can summarise a run as the seed's workflow-completion hook does.  A request
+outside the models' bounds raises ``InvalidRequest`` first, as the server's 422 does.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from typing import Any, Literal
 
 import httpx
 
+from ecosystem.models import revalidated
 from ecosystem.testbench.embeddings import LEXICAL_METHOD, SimilarityEngine
 from ecosystem.testbench.errors import JudgeOutputInvalid, JudgeUnavailable, MetricInputError, UnknownMetric
 from ecosystem.testbench.judge import Judge, truncate_reply
@@ -138,6 +140,7 @@ class EmbeddedTestBench:
 
     async def evaluate(self, request: EvaluationRequest) -> EvaluationResponse:
         started = time.perf_counter()
+        request = revalidated(request)
         planned = self.plan(request)
 
         async def run(item: _Planned) -> MetricResult:
@@ -214,6 +217,7 @@ class EmbeddedTestBench:
     # -- reports ---------------------------------------------------------------------------
 
     async def generate_report(self, request: GenerateReportRequest) -> TestReport:
+        request = revalidated(request)
         evaluations = (
             list(request.evaluations) if request.evaluations is not None
             else list(self._runs.get(request.execution_id, []))

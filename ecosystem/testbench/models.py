@@ -14,11 +14,31 @@ Settings are plain pydantic (the ``blocks`` package maps its Prefect block onto 
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, SecretStr, field_validator
 
-from ecosystem.models import StrictModel
+from ecosystem.models import (
+    MAX_BATCH,
+    MAX_ITEMS,
+    MAX_KEYS,
+    NO_NUL,
+    Identifier,
+    Json,
+    JsonObject,
+    Score,
+    StrictModel,
+    Text,
+)
+
+MetricName = Annotated[str, Field(min_length=1, max_length=100, pattern=NO_NUL)]
+"""A metric's or custom evaluator's name (the store's ``evaluation_scores.metric`` is 100 chars)."""
+Weight = Annotated[float, Field(ge=-1e6, le=1e6, allow_inf_nan=False)]
+"""A metric's weight as given: finite; the engine refuses negative ones with the request's other
+problems (every problem of a request is reported at once)."""
+Threshold = Annotated[float, Field(ge=-1e6, le=1e6, allow_inf_nan=False)]
+"""A per-metric threshold as given: finite; the engine refuses one outside 0..1 the same way."""
+Millis = Annotated[float, Field(ge=0, le=1e15, allow_inf_nan=False)]
 
 #: Default pass thresholds on each metric's 0..1 score (higher is always better; toxicity's score
 #: is ``1 - toxicity``).  ``TestBenchSettings.thresholds`` and the request override them.
@@ -44,33 +64,39 @@ DEFAULT_THRESHOLDS: dict[str, float] = {
 class CustomEvaluator(StrictModel):
     """A named instance of a built-in metric with its own options (the seed's ``CustomEvaluator``)."""
 
-    name: str = Field(min_length=1, description="Key of this evaluator's result in `metrics`.")
-    metric: str = Field(description="The built-in metric it runs, e.g. `regex` or `llm_rubric`.")
-    options: dict[str, Any] = Field(default_factory=dict, description="That metric's options.")
-    threshold: float | None = Field(default=None, ge=0.0, le=1.0, description="Pass threshold.")
-    weight: float | None = Field(default=None, ge=0.0, description="Weight in the overall score.")
+    name: MetricName = Field(description="Key of this evaluator's result in `metrics`.")
+    metric: Identifier = Field(description="The built-in metric it runs, e.g. `regex` or `llm_rubric`.")
+    options: JsonObject = Field(default_factory=dict, description="That metric's options.")
+    threshold: Score | None = Field(default=None, description="Pass threshold.")
+    weight: Weight | None = Field(default=None, ge=0.0, description="Weight in the overall score.")
 
 
 class EvaluationRequest(StrictModel):
     """Evaluate one response with a set of metrics."""
 
-    task_id: str = Field(description="The workflow task whose output is evaluated.")
-    response: Any = Field(description="The output under test: text, or any JSON value.")
-    ground_truth: Any | None = Field(default=None, description="Expected output, when known.")
-    prompt: str | None = Field(default=None, description="The prompt that produced the response.")
-    metrics: list[str] = Field(default_factory=lambda: ["accuracy"], description="Metric names.")
-    thresholds: dict[str, float] = Field(default_factory=dict, description="Per-metric pass thresholds.")
-    weights: dict[str, float] = Field(default_factory=dict, description="Per-metric weights (default 1).")
-    threshold: float | None = Field(
-        default=None, ge=0.0, le=1.0, description="Task-level threshold on the weighted overall score."
+    task_id: Identifier = Field(description="The workflow task whose output is evaluated.")
+    response: Json = Field(description="The output under test: text, or any JSON value.")
+    ground_truth: Json | None = Field(default=None, description="Expected output, when known.")
+    prompt: Text | None = Field(default=None, description="The prompt that produced the response.")
+    metrics: list[MetricName] = Field(
+        default_factory=lambda: ["accuracy"], max_length=MAX_ITEMS, description="Metric names."
     )
-    options: dict[str, Any] = Field(
+    thresholds: dict[MetricName, Threshold] = Field(
+        default_factory=dict, max_length=MAX_ITEMS, description="Per-metric pass thresholds."
+    )
+    weights: dict[MetricName, Weight] = Field(
+        default_factory=dict, max_length=MAX_ITEMS, description="Per-metric weights (default 1)."
+    )
+    threshold: Score | None = Field(
+        default=None, description="Task-level threshold on the weighted overall score."
+    )
+    options: JsonObject = Field(
         default_factory=dict,
         description="Per-metric options keyed by metric name ({'regex': {'pattern': ...}}); "
         "keys that are not metric names are shared by every metric.",
     )
-    custom_evaluators: list[CustomEvaluator] = Field(default_factory=list)
-    execution_id: str | None = Field(
+    custom_evaluators: list[CustomEvaluator] = Field(default_factory=list, max_length=MAX_ITEMS)
+    execution_id: Identifier | None = Field(
         default=None, description="Workflow run id; evaluations are remembered under it for reports."
     )
 
@@ -88,43 +114,50 @@ class MetricResult(StrictModel):
     says why and ``raw_reply`` holds the judge's last reply, truncated.
     """
 
-    name: str
-    score: float = Field(ge=0.0, le=1.0)
+    name: MetricName
+    score: Score
     passed: bool
-    threshold: float | None = None
-    weight: float = 1.0
-    explanation: str | None = None
-    method: str = Field(description="How the score was computed, e.g. `lexical:tfidf-cosine`.")
+    threshold: Score | None = None
+    weight: Weight = 1.0
+    explanation: Text | None = None
+    method: Identifier = Field(description="How the score was computed, e.g. `lexical:tfidf-cosine`.")
     errored: bool = Field(default=False, description="No score could be computed; see explanation.")
-    raw_reply: str | None = Field(default=None, description="An errored judge metric's last reply, truncated.")
+    raw_reply: Text | None = Field(default=None, description="An errored judge metric's last reply, truncated.")
 
 
 class EvaluationDetails(StrictModel):
-    task_id: str
-    execution_id: str | None = None
-    duration_ms: float
-    methods: dict[str, str] = Field(default_factory=dict, description="Metric name -> method.")
+    task_id: Identifier
+    execution_id: Identifier | None = None
+    duration_ms: Millis
+    methods: dict[MetricName, Identifier] = Field(
+        default_factory=dict, max_length=MAX_KEYS, description="Metric name -> method."
+    )
     pass_rule: Literal["all_metrics", "overall_threshold"] = "all_metrics"
-    threshold: float | None = None
-    notes: list[str] = Field(default_factory=list)
-    errored: list[str] = Field(
-        default_factory=list, description="Metrics that could not be scored (excluded from overall_score)."
+    threshold: Score | None = None
+    notes: list[Text] = Field(default_factory=list, max_length=MAX_ITEMS)
+    errored: list[Identifier] = Field(
+        default_factory=list, max_length=MAX_ITEMS,
+        description="Metrics that could not be scored (excluded from overall_score).",
     )
 
 
 class EvaluationResponse(StrictModel):
-    overall_score: float = Field(ge=0.0, le=1.0)
+    """One evaluation's verdict; also the input of ``GenerateReportRequest``, hence its bounds."""
+
+    overall_score: Score
     passed: bool
-    metrics: dict[str, MetricResult]
+    metrics: dict[MetricName, MetricResult] = Field(max_length=MAX_KEYS)
     details: EvaluationDetails
 
 
 class GenerateReportRequest(StrictModel):
     """Summarise a run's evaluations (the seed's ``GenerateReportRequest``)."""
 
-    execution_id: str
+    execution_id: Identifier
     evaluations: list[EvaluationResponse] | None = Field(
-        default=None, description="Evaluations to report on; default: those remembered for execution_id."
+        default=None,
+        max_length=MAX_BATCH,
+        description="Evaluations to report on; default: those remembered for execution_id.",
     )
     include_task_details: bool = True
     format: Literal["json", "markdown"] = "json"

@@ -2,8 +2,9 @@
 
 Routes are the contract of DESIGN.md section 7: ``POST /v1/evaluate`` and ``POST /v1/reports``,
 plus ``GET /v1/metrics`` listing the registry (what a remote caller can ask for).  Errors take
-the shared ``{"error": {...}}`` shape through ``ecosystem.service.create_app``.  The app does not
-own ``bench``: whoever created it closes it.
+the shared ``{"error": {...}}`` shape through ``ecosystem.service.create_app``.  Test-Bench keeps
+no store of its own, so ``GET /readyz`` answers as soon as the app does.  The app does not own
+``bench``: whoever created it closes it.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from typing import Any
 
 from fastapi import FastAPI
 
-from ecosystem.service import create_app
+from ecosystem.service import create_app, readiness_of
 from ecosystem.testbench.metrics import METRICS
 from ecosystem.testbench.models import (
     EvaluationRequest,
@@ -22,9 +23,14 @@ from ecosystem.testbench.models import (
 )
 from ecosystem.testbench.protocol import TestBench
 
+ERRORS = {
+    400: "The body is not JSON, or metrics cannot run on it: unknown metric, missing ground truth or options.",
+    502: "The LLM judge answered something that is not a verdict.",
+}
+
 
 def create_testbench_app(bench: TestBench, token: str | None = None) -> FastAPI:
-    app = create_app("llm-test-bench", token=token)
+    app = create_app("llm-test-bench", token=token, ready=readiness_of(bench), errors=ERRORS)
 
     @app.post("/v1/evaluate", response_model=EvaluationResponse)
     async def evaluate(request: EvaluationRequest) -> EvaluationResponse:

@@ -4,7 +4,8 @@
 remote Governance service) and every decision as an audit event, whatever the config says: a
 reservation before each provider call, at the worst-case cost of the model actually being tried
 (``ecosystem.forge.estimates``), settled to the call's real cost after it, or released when the
-call failed.  Budgets (config ``cost_limits``, the annotation ``governance.budget-limit-usd``)
+call failed.  A batch-mode item is reserved at the batch tier (``ctx.call_tier``) for as long as
+the batch may take (``ctx.call_ttl``), and settled when the batch's results arrive.  Budgets (config ``cost_limits``, the annotation ``governance.budget-limit-usd``)
 apply to those reservations: ``BudgetExceeded`` refuses the call before the provider sees it (a
 cheaper fallback model may still fit).  A task that is not an llm task but reports a cost (a
 judge) is recorded with ``record_cost``.
@@ -107,7 +108,7 @@ class GovernanceHook(Hook):
 
     # -- the ledger ------------------------------------------------------------------------------
     async def reserve(self, ctx: ExecutorContext, request: ForgeInferenceRequest) -> str:
-        estimate = self.estimator.estimate(request)
+        estimate = self.estimator.estimate(request, ctx.call_tier)
         if not estimate.priced:
             ctx.services.warn_once(
                 f"governance-unpriced:{estimate.model}",
@@ -117,7 +118,7 @@ class GovernanceHook(Hook):
             )
         reservation = await self.governance.reserve(
             run_id=ctx.run_id, workflow=ctx.workflow_name, task_id=ctx.label,
-            amount=estimate.amount, run_limit=self.run_limit,
+            amount=estimate.amount, run_limit=self.run_limit, ttl=ctx.call_ttl,
         )
         return str(reservation.id)
 

@@ -100,6 +100,38 @@ class ApplyRecommendationsHook(Hook):
         return plan if applied else None
 
 
+def run_trigger() -> str:
+    """``schedule`` for a run its deployment's schedule started, ``deployment`` for one started by
+    hand or API from a deployment, ``manual`` otherwise: the optimiser's evidence that nobody waits
+    for a run (``batch_mode``)."""
+    try:
+        from prefect.context import FlowRunContext
+
+        context = FlowRunContext.get()
+        flow_run = context.flow_run if context is not None else None
+    except Exception:  # noqa: BLE001 - outside a flow run
+        flow_run = None
+    if flow_run is None:
+        return "manual"
+    if getattr(flow_run, "auto_scheduled", False):
+        return "schedule"
+    return "deployment" if getattr(flow_run, "deployment_id", None) else "manual"
+
+
+def batch_cost_of(ctx: Any, metadata: Mapping[str, Any], tokens: Mapping[str, Any], model: str | None) -> float | None:
+    """What this item would have cost at the batch tier (its own cost when it ran in batch)."""
+    if metadata.get("tier") == "batch":
+        return number(metadata.get("cost"))
+    from ecosystem.forge.estimates import CallEstimator
+    from ecosystem.forge.models import TokenUsage
+
+    usage = TokenUsage(prompt_tokens=int(tokens.get("prompt_tokens") or 0),
+                       completion_tokens=int(tokens.get("completion_tokens") or 0),
+                       total_tokens=int(tokens.get("total_tokens") or 0))
+    estimator = CallEstimator(ctx.services.systems.forge)
+    return estimator.batch_cost(usage, model, number(metadata.get("cost")), bool(metadata.get("offline")))
+
+
 def as_written(before: Any, after: Any) -> dict[str, dict[str, Any]]:
     """Per changed node, what the workflow as written had (config values, dependsOn, cache)."""
     changes: dict[str, dict[str, Any]] = {}
@@ -172,6 +204,7 @@ class MetricsHook(Hook):
         self.metrics: RunMetrics | None = None
         self._started: dict[tuple[str, int | None, int], _Started] = {}
         self._measured: set[str] = set()  # nodes with a metric from inside a task run
+        self.trigger = run_trigger()
 
     @staticmethod
     def _key(ctx: Any) -> tuple[str, int | None, int]:
@@ -223,6 +256,10 @@ class MetricsHook(Hook):
             custom["error"] = f"{type(error).__name__}: {error}"[:500]
         if self.metrics is not None and ctx.task_id in self.metrics.as_written:
             custom["as_written"] = self.metrics.as_written[ctx.task_id]
+        custom["trigger"] = self.trigger
+        if ctx.node.for_each is not None and ctx.node.type == "llm":
+            custom.update(fan_out=True, mode=ctx.node.mode)
+            custom["batch_cost_usd"] = batch_cost_of(ctx, metadata, tokens, model)
         depends, data = edges_of(ctx.node)
         return PerformanceMetric(
             workflow_id=ctx.run_id,

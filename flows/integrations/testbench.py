@@ -139,6 +139,8 @@ class TestBenchHook(Hook):
         flag = annotation_flag(run.plan.annotations, ANNOTATION)
         if flag is False and not self._uses_bench():
             return None
+        if flag is None and NAMESPACE not in run.services.settings.integrations and not self._uses_bench():
+            return None  # nothing asks for it and auto_evaluate is off by default
         self.settings = run.services.systems.testbench
         self.auto, self.auto_source = (flag, "annotation") if flag is not None else (self.settings.auto_evaluate, "config")
         if not self.auto:

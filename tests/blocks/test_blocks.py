@@ -282,7 +282,7 @@ def test_without_a_prefect_api_no_block_is_looked_up(monkeypatch: pytest.MonkeyP
     def boom(*args: Any, **kwargs: Any) -> Any:
         raise AssertionError("looked up a block without a configured API")
 
-    monkeypatch.setattr(OrchestratorConfig, "load", boom)
+    monkeypatch.setattr("blocks.saved.read_saved_config", boom)
     with temporary_settings(updates={PREFECT_API_URL: None}):
         assert settings_module.prefect_api_url() is None
         assert settings_module.resolve_settings_with_source(None)[1] == "defaults"

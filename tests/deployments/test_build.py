@@ -29,7 +29,7 @@ def test_one_deployment_per_workflow_named_after_metadata_with_the_generic_entry
     items = collect(EXAMPLES, config=ROOT / "examples" / "demo-config.yaml")
     assert [i.full_name for i in items] == [f"{FLOW_NAME}/batch-summaries", f"{FLOW_NAME}/support-triage"]
     # paths relative to the project root, so a worker in any checkout of the project finds them
-    assert items[0].parameters == {"workflow": "examples/batch-summaries.yaml", "inputs": {},
+    assert items[0].parameters == {"workflow": "examples/batch-summaries.yaml",
                                    "config": "examples/demo-config.yaml"}
     assert items[1].required_inputs == ["ticket"]
     assert all(i.schedule is None for i in items)
@@ -117,7 +117,7 @@ def test_prefect_yaml_loads_with_prefects_own_loader(tmp_path: Path) -> None:
     console_output = io.StringIO()
     loaded, actions = _load_deploy_configs_and_actions(path, console=Console(file=console_output))
     assert len(loaded) == 4 and console_output.getvalue() == ""
-    assert actions["pull"] is None  # prefect deploy records the project root it runs in
+    assert actions["pull"] == [{"deployments.pull.project_directory": {}}]  # the worker's project, not this path
 
 
 def test_example_prefect_yaml_is_current() -> None:

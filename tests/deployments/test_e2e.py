@@ -1,9 +1,11 @@
 """End to end on a real Prefect server backed by PostgreSQL, with a process work pool and worker.
 
 `llm-orchestrator deploy` two examples -> `prefect worker start` -> `prefect deployment run
-... --watch` for both at once -> both Completed, read back through the Prefect client; bad
-inputs fail the run with the CLI's message; `spec.schedule` shows in the server, whether
-deployed by us or by `prefect deploy --all` from the generated prefect.yaml.
+... --watch` for both at once -> both Completed, read back through the Prefect client; each
+deployment's parameter schema has a field per workflow input and the server refuses bad inputs
+before a run exists (without enforcement the flow fails them with the CLI's message); a name
+given to a run survives; `spec.schedule` shows in the server, whether deployed by us or by
+`prefect deploy --all` from the generated prefect.yaml.
 """
 
 from __future__ import annotations
@@ -100,9 +102,9 @@ def test_deploy_makes_one_deployment_per_workflow_in_a_process_pool(deployed: di
             deployment = client.read_deployment_by_name(f"llm-workflow/{name}")
             assert deployment.entrypoint == ENTRYPOINT
             assert deployment.work_pool_name == POOL
-            assert deployment.parameters == {"workflow": f"examples/{name}.yaml", "inputs": {},
+            assert deployment.parameters == {"workflow": f"examples/{name}.yaml",
                                              "config": "examples/demo-config.yaml"}
-            assert deployment.pull_steps == [{"prefect.deployments.steps.set_working_directory": {"directory": str(ROOT)}}]
+            assert deployment.pull_steps == [{"deployments.pull.project_directory": {}}]  # no path of this machine
     assert "prefect worker start --pool e2e-pool" in deployed["output"]
 
 
@@ -139,24 +141,103 @@ def _check_cost_artifact(client: Any, flow_run_id: UUID, result: dict[str, Any])
               if t.get("cost") is not None or int(((t.get("metadata") or {}).get("usage") or {}).get("total_tokens") or 0) > 0}
     assert {row["task"] for row in rows} == set(costed)
     for row in rows:
-        assert row["cost_usd"] == pytest.approx(costed[row["task"]]["cost"])
+        assert float(row["cost_usd"]) == pytest.approx(costed[row["task"]]["cost"], abs=1e-6)  # 6 decimals
         assert row["model"] == costed[row["task"]].get("model")
 
 
-def test_bad_inputs_fail_the_run_with_the_input_error_message(running_worker: None, module_api: Server) -> None:
+def test_each_deployment_has_a_form_field_per_workflow_input(deployed: dict[str, Any], module_api: Server) -> None:
+    """The Run form of both Prefect UIs is drawn from this schema: one field per input."""
+    with _client() as client:
+        triage = client.read_deployment_by_name("llm-workflow/support-triage").parameter_openapi_schema
+        batch = client.read_deployment_by_name("llm-workflow/batch-summaries").parameter_openapi_schema
+    inputs = triage["properties"]["inputs"]
+    assert inputs["type"] == "object" and inputs["additionalProperties"] is False
+    assert inputs["required"] == ["ticket"] and triage["required"] == ["inputs"]
+    ticket, tier = inputs["properties"]["ticket"], inputs["properties"]["customer_tier"]
+    assert ticket["type"] == "string" and ticket["description"] and "default" not in ticket
+    assert tier["type"] == "string" and tier["enum"] == ["standard", "premium"] and tier["default"] == "standard"
+    assert tier["description"] and (ticket["position"], tier["position"]) == (0, 1)
+    documents = batch["properties"]["inputs"]["properties"]
+    assert documents["documents"]["type"] == "array" and documents["documents"]["description"] == "The texts to summarise."
+    assert documents["style"]["enum"] == ["bullet points", "one sentence", "headline"]
+    assert documents["make_digest"]["type"] == "boolean"
+    # operator settings: shown read-only, with the deployed value as the only one allowed
+    for schema, name in ((triage, "support-triage"), (batch, "batch-summaries")):
+        workflow = schema["properties"]["workflow"]
+        assert workflow["readOnly"] is True and workflow["enum"] == [f"examples/{name}.yaml"]
+        assert schema["properties"]["config"]["readOnly"] is True
+
+
+@pytest.mark.parametrize("inputs, reason", [
+    ({"ticket": "The API is down", "customer_tier": "gold"}, "'gold' is not one of ['standard', 'premium']"),
+    ({"customer_tier": "premium"}, "'ticket' is a required property"),
+    ({"ticket": 42}, "42 is not of type 'string'"),
+    ({"ticket": "x", "tikcet": "y"}, "Additional properties are not allowed ('tikcet' was unexpected)"),
+])
+def test_a_run_with_bad_inputs_is_refused_before_it_exists(deployed: dict[str, Any], module_api: Server,
+                                                           inputs: dict[str, Any], reason: str) -> None:
+    from prefect.exceptions import PrefectHTTPStatusError
+
+    with _client() as client:
+        deployment = client.read_deployment_by_name("llm-workflow/support-triage")
+        before = len(client.read_flow_runs())
+        with pytest.raises(PrefectHTTPStatusError) as refused:
+            client.create_flow_run_from_deployment(deployment.id, parameters={"inputs": inputs})
+        assert refused.value.response.status_code == 409
+        assert reason in refused.value.response.json()["detail"]
+        result = cli(module_api, "deployment", "run", "llm-workflow/support-triage", "-p", f"inputs={json.dumps(inputs)}")
+        assert result.returncode == 1 and reason in " ".join((result.stdout + result.stderr).split())
+        assert len(client.read_flow_runs()) == before  # no run was created
+
+
+def test_the_workflow_file_cannot_be_swapped_from_the_run_form(deployed: dict[str, Any], module_api: Server) -> None:
+    from prefect.exceptions import PrefectHTTPStatusError
+
+    with _client() as client:
+        deployment = client.read_deployment_by_name("llm-workflow/support-triage")
+        with pytest.raises(PrefectHTTPStatusError) as refused:
+            client.create_flow_run_from_deployment(deployment.id, parameters={
+                "workflow": "examples/batch-summaries.yaml", "inputs": {"ticket": "x"}})
+    assert refused.value.response.status_code == 409 and "workflow" in refused.value.response.json()["detail"]
+
+
+def test_without_schema_enforcement_bad_inputs_fail_the_run_with_the_input_error_message(
+        running_worker: None, module_api: Server) -> None:
     from compiler.compile import compile_file
     from compiler.inputs import InputError, resolve_inputs
+    from flows.workflow import one_line
 
     bad = {"ticket": 42, "customer_tier": "gold"}
     with pytest.raises(InputError) as expected:  # what `llm-orchestrator run` prints for the same inputs
         resolve_inputs(compile_file(ROOT / "examples" / "support-triage.yaml").plan, bad)
-    code, output = _finish(_run(module_api, "support-triage", bad))
-    assert code == 1 and "Flow run finished in state 'Failed'" in output, output[-3000:]
+    with _client() as client:
+        deployment = client.read_deployment_by_name("llm-workflow/support-triage")
+        response = client.request("POST", "/deployments/{id}/create_flow_run", path_params={"id": deployment.id},
+                                  json={"parameters": {"inputs": bad}, "enforce_parameter_schema": False})
+        flow_run_id = UUID(response.json()["id"])
+    code, output = _finish(subprocess.Popen(
+        [str(BIN / "prefect"), "flow-run", "watch", str(flow_run_id), "--timeout", "150"], env=module_api.env(),
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, stdin=subprocess.DEVNULL))
+    with _client() as client:
+        flow_run = client.read_flow_run(flow_run_id)
+    assert flow_run.state is not None and flow_run.state.is_failed(), output[-3000:]
+    # one line (no literal \n in Prefect's log of the final state), every problem in it
+    assert flow_run.state.message == one_line(expected.value) and "\n" not in flow_run.state.message
+    assert "customer_tier" in flow_run.state.message and "ticket" in flow_run.state.message
+    assert "Traceback" not in flow_run.state.message
+
+
+def test_a_name_given_to_a_run_survives(running_worker: None, module_api: Server) -> None:
+    process = subprocess.Popen(
+        [str(BIN / "prefect"), "deployment", "run", "llm-workflow/support-triage", "-p",
+         f"inputs={json.dumps(RUNS['support-triage'])}", "--flow-run-name", "ticket-4711-refund",
+         "--watch", "--watch-timeout", "150"],
+        env=module_api.env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, stdin=subprocess.DEVNULL)
+    code, output = _finish(process)
+    assert code == 0, output[-3000:]
     with _client() as client:
         flow_run = client.read_flow_run(_flow_run_id(output))
-    assert flow_run.state is not None and flow_run.state.is_failed()
-    assert flow_run.state.message == str(expected.value)
-    assert "customer_tier" in str(expected.value) and "Traceback" not in flow_run.state.message
+    assert flow_run.name == "ticket-4711-refund"
 
 
 def test_spec_schedule_shows_in_the_server(module_api: Server, tmp_path: Path) -> None:

@@ -1,4 +1,4 @@
-"""Run artifacts: markdown summary, pandas-built cost/quality/performance tables, progress (runs over 1 s)."""
+"""Run artifacts: markdown summary, cost/quality/performance tables, progress (runs over 1 s)."""
 
 from __future__ import annotations
 
@@ -34,13 +34,23 @@ async def test_every_run_publishes_summary_cost_performance_and_progress() -> No
     assert set(found) >= {artifact_key("artifact-demo", k) for k in ("summary", "cost", "cost-by-model", "performance")}
 
     cost_rows = json.loads(found["artifact-demo-cost"].data)
-    assert {row["task"]: row["cost_usd"] for row in cost_rows} == {"draft": 0.30, "review": 0.10, "polish": 0.20}
-    assert sum(row["share"] for row in cost_rows) == pytest.approx(1.0)
+    # numbers formatted by meaning: USD with 6 decimals, shares as percentages
+    assert {row["task"]: row["cost_usd"] for row in cost_rows} == {"draft": "0.300000", "review": "0.100000",
+                                                                  "polish": "0.200000"}
+    assert {row["task"]: row["share"] for row in cost_rows} == {"draft": "50.0%", "review": "16.7%", "polish": "33.3%"}
     by_model = {row["model"]: row["cost_usd"] for row in json.loads(found["artifact-demo-cost-by-model"].data)}
-    assert by_model == pytest.approx({"model-a": 0.50, "model-b": 0.10})
+    assert by_model == {"model-a": "0.500000", "model-b": "0.100000"}
+    performance = json.loads(found["artifact-demo-performance"].data)
+    assert {row["attempts"] for row in performance} == {1}  # a count, not 1.0
+    assert all(len(row["duration_s"].split(".")[1]) == 3 for row in performance)  # the same decimals on every row
 
     summary = found["artifact-demo-summary"].data
-    assert "```mermaid" in summary and "draft --> review" in summary
+    assert "mermaid" not in summary and "<br/>" not in summary  # readable without a renderer
+    rows = [line for line in summary.splitlines() if line.startswith("| ")]
+    assert rows[0] == "| step | task | after | state | time (s) | cost (USD) |"
+    assert [row.split(" | ")[:4] for row in rows[1:]] == [
+        ["| 1", "draft", "", "completed"], ["| 2", "review", "draft", "completed"], ["| 3", "polish", "review", "completed"]]
+    assert rows[1].endswith("| 0.300000 |")
     assert "total cost 0.600000 USD" in summary
 
 

@@ -360,7 +360,7 @@ async def recorded_task_runs(client: Any, run_id: str, count: int) -> list[Any]:
         await asyncio.sleep(0.2)
 
 
-async def test_prefect_sees_the_workflow_edges_names_and_tags() -> None:
+async def test_prefect_sees_the_workflow_edges_names_and_run_tags() -> None:
     from prefect.client.orchestration import get_client
 
     doc = workflow("""
@@ -374,9 +374,34 @@ async def test_prefect_sees_the_workflow_edges_names_and_tags() -> None:
     assert flow_run.name == f"edges-demo-{data['run_id'][:8]}"
     by_name = {t.name: t for t in task_runs}
     assert set(by_name) == {"first", "second"}
-    assert set(by_name["second"].tags) == {"test", "custom"}
+    assert "workflow:edges-demo" in flow_run.tags  # findable by workflow (flows.tags)
+    assert by_name["second"].tags == []  # no tag limit on the server, so no tags and no lease requests
     upstream = {ref.id for ref in by_name["second"].task_inputs.get("upstream", [])}
     assert by_name["first"].id in upstream
+
+
+async def test_a_name_given_to_the_run_is_kept() -> None:
+    from prefect.client.orchestration import get_client
+
+    from flows.workflow import run_workflow
+
+    doc = workflow("    - {id: only, executor: test:work}", name="named-demo")
+    named = run_workflow.with_options(flow_run_name="ticket-4711-refund")
+    state = await named(doc, {}, None, return_state=True)
+    data = await state.result()
+    async with get_client() as client:
+        flow_run = await client.read_flow_run(data["run_id"])
+    assert flow_run.name == "ticket-4711-refund"
+
+
+def test_only_names_shaped_like_prefects_generated_ones_are_replaced() -> None:
+    from prefect.utilities.names import generate_slug
+
+    from flows.naming import is_generated_name
+
+    assert all(is_generated_name(generate_slug(2)) for _ in range(200))
+    for given in ("ticket-4711-refund", "weekly-report", "support-triage-1a2b3c4d", "nightly", "Crimson-Panda"):
+        assert not is_generated_name(given), given
 
 
 async def test_a_run_whose_workflow_does_not_compile_is_named_after_the_file(tmp_path: Any) -> None:

@@ -26,7 +26,8 @@ def _atom(draw: Any) -> str:
     name = draw(st.sampled_from(NAMES))
     ref = f"workflow.inputs.{name}"
     return draw(st.sampled_from([
-        ref, f"!{ref}", f"{ref} == 'a'", f"{ref} != 0", f"contains(toJSON({ref}), '1')", f"{ref} && true",
+        ref, f"!{ref}", f"format('{{0}}', {ref}) == 'a'", f"toJSON({ref}) != '0'", f"contains(toJSON({ref}), '1')",
+        f"{ref} && true",
         "success()", "always()", "failure()", f"always() && {ref}", "true", "false",
     ]))
 

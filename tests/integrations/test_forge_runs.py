@@ -98,3 +98,36 @@ async def test_api_key_never_appears_in_outputs_logs_or_artifacts(anthropic: Fak
     assert all(SECRET not in log.message for log in logs)
     assert artifacts
     assert all(SECRET not in json.dumps(a.data, default=str) for a in artifacts)
+
+
+@pytest.mark.parametrize("kind, variable, executor", [
+    ("openai", "OPENAI_BASE_URL", "llm-forge:openai-api"),
+    ("anthropic", "ANTHROPIC_BASE_URL", "llm-forge:claude-api"),
+    ("gemini", "GOOGLE_GEMINI_BASE_URL", "llm-forge:gemini-api"),
+])
+async def test_the_sdks_base_url_variable_alone_reaches_the_provider(
+        kind: str, variable: str, executor: str, monkeypatch: pytest.MonkeyPatch, tmp_path: object) -> None:
+    """The variable the provider's own SDK (and LiteLLM) reads; no base_urls in any config."""
+    for name in ("OPENAI_BASE_URL", "ANTHROPIC_BASE_URL", "GEMINI_BASE_URL", "GOOGLE_GEMINI_BASE_URL",
+                 "LLM_ORCHESTRATOR_OFFLINE", "LLM_FORGE_ENDPOINT"):
+        monkeypatch.delenv(name, raising=False)
+    key = {"openai": "OPENAI_API_KEY", "anthropic": "ANTHROPIC_API_KEY", "gemini": "GEMINI_API_KEY"}[kind]
+    monkeypatch.setenv(key, "test-key-123")
+    with FakeProvider(kind) as fake:  # type: ignore[arg-type]
+        monkeypatch.setenv(variable, fake.base_url + "/")  # a trailing slash, as people paste URLs
+        doc = document(f"env-base-url-{kind}", [{"id": "ask", "executor": executor, "inputs": {"prompt": "ping"}}])
+        state, data = await run(doc, config={"orchestrator": {"storage": {"url": f"sqlite:///{tmp_path}/s.db"}}})
+        assert state.is_completed(), data.get("error")
+        assert len(fake.requests) == 1 and data["outputs"]["answer"].endswith("ping")
+
+
+def test_a_config_files_base_url_wins_over_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    from blocks.clients import resolve_systems
+    from blocks.settings import settings_from_mapping
+
+    monkeypatch.setenv("OPENAI_BASE_URL", "http://127.0.0.1:1/v1")
+    monkeypatch.setenv("ANTHROPIC_BASE_URL", "http://127.0.0.1:2")
+    settings = settings_from_mapping({"orchestrator": {"integrations": {"llm-forge": {
+        "base_urls": {"openai": "http://127.0.0.1:3/v1"}}}}})
+    forge = resolve_systems(settings).forge
+    assert forge.base_urls == {"openai": "http://127.0.0.1:3/v1", "anthropic": "http://127.0.0.1:2"}

@@ -390,8 +390,8 @@ async def _answer_when_paused(workflow_name: str, answer: dict[str, Any] | None,
 
 @pytest.mark.parametrize(
     ("answer", "outcome"),
-    [({"approve": True, "reason": "looks fine"}, "approved"),
-     ({"approve": False, "reason": "not this customer"}, "rejected"),
+    [({"decision": "approve", "reason": "looks fine"}, "approved"),
+     ({"decision": "reject", "reason": "not this customer"}, "rejected"),
      (None, "timeout")],
 )
 async def test_require_approval_pauses_the_run_until_a_person_answers(
@@ -425,6 +425,54 @@ async def test_require_approval_pauses_the_run_until_a_person_answers(
         assert data["run_id"] == seen[0]  # the flow's own final state and record, not Prefect's "never resumed"
 
 
+async def test_an_approval_needs_an_explicit_decision(sqlite_url: str, provider: OfflineCalls) -> None:
+    """Resume -> Submit without choosing approve or reject is refused; the run stays paused."""
+    from prefect.flow_runs import resume_flow_run
+
+    wf = name("explicit")
+    doc = llm_doc(wf, "Draft a reply to jane.doe@example.com")
+    cfg = config(sqlite_url, enforce_policies=True, policy_options={"data_privacy": {"action": "require_approval"}},
+                 approval_timeout="60s", approval_poll_interval=1)
+    seen: list[str] = []
+    refusals: list[str] = []
+
+    async def answer() -> None:
+        await _answer_when_paused(wf, None, seen)
+        try:
+            await resume_flow_run(seen[0], run_input={"reason": "no choice made"})
+        except RuntimeError as exc:
+            refusals.append(str(exc))
+        await resume_flow_run(seen[0], run_input={"decision": "approve", "reason": "ok"})
+
+    answering = asyncio.create_task(answer())
+    state, data = await run(doc, {}, cfg)
+    await answering
+    assert refusals and "decision" in refusals[0]
+    assert state.is_completed(), data.get("error")
+    assert provider.count == 1
+
+
+async def test_the_shipped_example_asks_for_an_approval(sqlite_url: str, provider: OfflineCalls) -> None:
+    """examples/legal-review.yaml with examples/policies/approval-config.yaml pauses for a person."""
+    import yaml
+
+    cfg = yaml.safe_load((ROOT / "examples" / "policies" / "approval-config.yaml").read_text(encoding="utf-8"))
+    cfg["orchestrator"]["storage"] = {"url": sqlite_url}
+    gov = cfg["orchestrator"]["integrations"]["llm-governance-core"]
+    gov["approval_poll_interval"] = 1
+    gov["policy_files"] = [str(ROOT / p) for p in gov["policy_files"]]
+    seen: list[str] = []
+    answering = asyncio.create_task(_answer_when_paused("legal-review", {"decision": "approve", "reason": "ok"}, seen))
+    state, data = await run(str(ROOT / "examples" / "legal-review.yaml"), {}, cfg)  # type: ignore[arg-type]
+    await answering
+    assert seen, "the example never paused for an approval"
+    assert state.is_completed(), data.get("error")
+    assert provider.count == 1
+    approvals = store_query(sqlite_url, select(AuditEventRow.decision, AuditEventRow.details)
+                            .where(AuditEventRow.workflow_id == "legal-review", AuditEventRow.kind == "approval"))
+    assert [a[0] for a in approvals] == ["approved"] and approvals[0][1]["approver"] == "legal-team"
+
+
 async def test_one_approval_covers_the_same_text_across_checks(sqlite_url: str, provider: OfflineCalls) -> None:
     """The seed's prompt passes three checks (inputs, policy_check, the llm task): a person is asked once."""
     doc = seed()
@@ -432,7 +480,7 @@ async def test_one_approval_covers_the_same_text_across_checks(sqlite_url: str, 
     cfg = config(sqlite_url, offline_cost=None, enforce_policies=True,
                  policy_options={"data_privacy": {"action": "require_approval"}}, approval_poll_interval=1)
     seen: list[str] = []
-    answering = asyncio.create_task(_answer_when_paused(wf, {"approve": True, "reason": "customer consented"}, seen))
+    answering = asyncio.create_task(_answer_when_paused(wf, {"decision": "approve", "reason": "customer consented"}, seen))
     state, data = await run(doc, {"prompt": "Reply to jane.doe@example.com about her order"}, cfg)
     await answering
     assert state.is_completed(), data.get("error")
@@ -456,7 +504,7 @@ async def test_policy_enforcer_task_pauses_for_approval(sqlite_url: str, approve
 """, name=wf)
     cfg = config(sqlite_url, policy_options={"data_privacy": {"action": "require_approval"}}, approval_poll_interval=1)
     seen: list[str] = []
-    answering = asyncio.create_task(_answer_when_paused(wf, {"approve": approve, "reason": "checked"}, seen))
+    answering = asyncio.create_task(_answer_when_paused(wf, {"decision": "approve" if approve else "reject", "reason": "checked"}, seen))
     state, data = await run(doc, {}, cfg)
     await answering
     assert seen

@@ -335,3 +335,25 @@ def test_the_python_api_returns_a_run_result_and_changes_no_environment() -> Non
     assert result.tasks["ask"].metadata.get("offline") is True
     assert seen == ["ask"]
     assert dict(os.environ) == before
+
+
+async def test_a_request_a_body_cannot_build_fails_the_task_in_plain_words() -> None:
+    from pydantic import BaseModel
+
+    class Strict(BaseModel):
+        count: int
+
+    async def builds(inputs: dict[str, Any], ctx: ExecutorContext) -> TaskOutput:
+        return TaskOutput({"count": Strict.model_validate({"count": inputs.get("count")}).count})
+
+    register_executor(ExecutorSpec(reference="test:builds", task_types=frozenset({"custom"}), inputs=None,
+                                   outputs={"count": "integer"}, description="builds a request"), builds)
+    doc = workflow("""
+    - id: build
+      executor: test:builds
+      inputs: {count: many}
+""")
+    state, data = await run(doc)
+    record = data["tasks"]["build"]
+    assert record["state"] == "failed" and record["error_kind"] == "invalid_request"
+    assert "got inputs it cannot use: count:" in record["error"] and "ValidationError" not in record["error"]

@@ -219,6 +219,10 @@ class AnthropicProvider(HttpProvider):
     async def infer(self, request: ForgeInferenceRequest, model: str) -> ForgeInferenceResponse:
         body, plan = self.plan(request, model)
         data = await self.post_json("/v1/messages", body)
+        return self.read_answer(data, model, plan)
+
+    def read_answer(self, data: dict[str, Any], model: str, plan: _Plan) -> ForgeInferenceResponse:
+        """A Messages API answer as a response (also a batch result's ``message``)."""
         try:
             blocks = data["content"]
             text = "".join(b["text"] for b in blocks if isinstance(b, dict) and b.get("type") == "text")

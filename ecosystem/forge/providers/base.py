@@ -126,8 +126,26 @@ class HttpProvider:
         return redact(text, secrets)
 
     async def post_json(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
+        return await self.send_json("POST", path, json=body)
+
+    async def send_json(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
+        """``method path`` (``kwargs`` as httpx takes them) answered with a JSON object, or a ForgeError."""
+        response = await self.send(method, path, **kwargs)
         try:
-            response = await self._client.post(path, json=body)
+            data = response.json()
+        except ValueError as exc:
+            raise ForgeMalformedResponse(
+                f"{self.label} answered HTTP {response.status_code} with a body that is not JSON "
+                f"({len(response.content)} bytes, content-type {response.headers.get('content-type')!r})"
+            ) from exc
+        if not isinstance(data, dict):
+            raise ForgeMalformedResponse(f"{self.label} answered with JSON that is not an object")
+        return data
+
+    async def send(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        """``method path`` on the provider; transport failures and error statuses become ForgeErrors."""
+        try:
+            response = await self._client.request(method, path, **kwargs)
         except httpx.TimeoutException as exc:
             raise ForgeTimeout(
                 f"{self.label} did not answer within the timeout ({type(exc).__name__})"
@@ -143,16 +161,12 @@ class HttpProvider:
             except ValueError:
                 error_body = None
             raise self.error_from(response, error_body)
-        try:
-            data = response.json()
-        except ValueError as exc:
-            raise ForgeMalformedResponse(
-                f"{self.label} answered HTTP {response.status_code} with a body that is not JSON "
-                f"({len(response.content)} bytes, content-type {response.headers.get('content-type')!r})"
-            ) from exc
-        if not isinstance(data, dict):
-            raise ForgeMalformedResponse(f"{self.label} answered with JSON that is not an object")
-        return data
+        return response
+
+    def same_origin(self, url: str) -> bool:
+        """Whether ``url`` is on this provider's host (only there may its key be sent)."""
+        target, base = httpx.URL(url), self._client.base_url
+        return (target.scheme, target.host, target.port) == (base.scheme, base.host, base.port)
 
     def fallback_error(self, response: httpx.Response, message: str | None = None) -> ForgeError:
         cls = status_error(response.status_code)

@@ -145,6 +145,12 @@ class GeminiProvider(HttpProvider):
         model_id = model.removeprefix("models/")
         body, dropped, converted = self.plan(request, model_id)
         data = await self.post_json(f"/v1beta/models/{quote(model_id, safe='.-_')}:generateContent", body)
+        return self.read_answer(data, model_id, dropped, converted)
+
+    def read_answer(
+        self, data: dict[str, Any], model_id: str, dropped: list[str], converted: Converted | None
+    ) -> ForgeInferenceResponse:
+        """A generateContent answer as a response (also an inlined batch response)."""
         feedback = data.get("promptFeedback")
         if isinstance(feedback, dict) and feedback.get("blockReason"):
             raise ForgeContentFiltered(f"{self.label} blocked the prompt ({feedback['blockReason']})")

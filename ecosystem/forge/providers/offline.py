@@ -127,6 +127,10 @@ class OfflineProvider:
         latency = offline_latency(self._settings, model)
         if latency:
             await asyncio.sleep(latency)
+        return self.answer(request, model)
+
+    def answer(self, request: ForgeInferenceRequest, model: str) -> ForgeInferenceResponse:
+        """The answer without the simulated latency (a batch's items take the batch's delay instead)."""
         failure = self._scripted_failure(request)
         if failure is not None:
             raise failure

@@ -130,6 +130,17 @@ class OpenAIProvider(HttpProvider):
     async def infer(self, request: ForgeInferenceRequest, model: str) -> ForgeInferenceResponse:
         body, dropped, converted = self.plan(request, model)
         data = await self.post_json("chat/completions", body)
+        return self.read_answer(data, request, model, dropped, converted)
+
+    def read_answer(
+        self,
+        data: dict[str, Any],
+        request: ForgeInferenceRequest,
+        model: str,
+        dropped: list[str],
+        converted: Converted | None,
+    ) -> ForgeInferenceResponse:
+        """A Chat Completions answer as a response (also each line of a batch's output file)."""
         try:
             choice = data["choices"][0]
             message = choice["message"]

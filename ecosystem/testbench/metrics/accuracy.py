@@ -21,6 +21,7 @@ from typing import Any
 
 import jsonschema
 
+from ecosystem.jsonschemas import Unresolvable, local_validator
 from ecosystem.testbench.errors import MetricInputError
 from ecosystem.testbench.jsonstrict import (
     ENFORCED_FORMATS,
@@ -199,8 +200,7 @@ def _schema_problem(schema_json: str) -> str | None:
 @lru_cache(maxsize=256)
 def _validator(schema_json: str) -> Any:
     # Keyed by the schema's canonical JSON: a workflow evaluates many responses against one schema.
-    schema = json.loads(schema_json)
-    return jsonschema.validators.validator_for(schema)(schema, format_checker=FORMAT_CHECKER)
+    return local_validator(json.loads(schema_json), FORMAT_CHECKER)
 
 
 async def json_schema(ctx: MetricContext) -> MetricOutcome:
@@ -211,7 +211,13 @@ async def json_schema(ctx: MetricContext) -> MetricOutcome:
     if not ok:
         return MetricOutcome(0.0, "json:schema", f"invalid JSON: {error}")
     validator = _validator(json.dumps(ctx.option("schema"), sort_keys=True))
-    errors = sorted(validator.iter_errors(value), key=lambda e: list(e.absolute_path))
+    try:
+        errors = sorted(validator.iter_errors(value), key=lambda e: list(e.absolute_path))
+    except Unresolvable:
+        raise MetricInputError(
+            f"{ctx.name}: options.schema has a $ref that cannot be resolved; "
+            "only references inside the schema are followed"
+        ) from None
     labels = unchecked_formats(ctx.option("schema"))
     note = (
         f" (format {', '.join(repr(f) for f in labels)} not checked: only {', '.join(ENFORCED_FORMATS)} are enforced)"

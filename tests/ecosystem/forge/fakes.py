@@ -360,6 +360,10 @@ class FakeProvider:
                 return anthropic_cached_answer(body, self._cached, f"echo: {last_user_text('anthropic', body)}")
         return success_for(self.kind, body, path)
 
+    def respond(self, record: Recorded, parsed: Any) -> Reply:
+        """The reply to one request (subclasses serve more routes; ``batch_fakes``)."""
+        return self._next(parsed, record.path)
+
     # -- lifecycle
 
     def __enter__(self) -> FakeProvider:
@@ -421,7 +425,7 @@ class FakeProvider:
                     parsed = record.json
                 except ValueError:
                     parsed = None
-                reply = self._next(parsed, path)
+                reply = self.respond(record, parsed)
                 if reply.delay:
                     await asyncio.sleep(reply.delay)
                 if not await self._send(writer, reply):

@@ -147,3 +147,16 @@ async def test_bad_body_is_invalid_request(served: dict[str, str]) -> None:
     async with HttpForgeClient(served["open"]) as client:
         with pytest.raises(ForgeInvalidRequest, match="temperature"):
             await client.request("POST", "/v1/inference", json={"prompt": "x", "temperature": 9})
+
+
+async def test_out_of_bounds_request_is_invalid_on_both_backends(forge: Forge) -> None:
+    request = ForgeInferenceRequest(prompt="x", model="gpt-4o")
+    with pytest.raises(ForgeInvalidRequest, match="max_tokens"):
+        await forge.infer(request.model_copy(update={"max_tokens": 2**40}))
+    with pytest.raises(ForgeInvalidRequest, match="model"):
+        await forge.infer(request.model_copy(update={"model": "m" * 201}))
+    with pytest.raises(ForgeInvalidRequest, match="inputs"):
+        await forge.run_tool("response-formatter", {f"k{i}": i for i in range(1001)})
+    with pytest.raises(ForgeInvalidRequest, match="finite"):
+        await forge.infer(request.model_copy(update={"metadata": {"score": float("nan")}}))
+

@@ -6,9 +6,11 @@ import json
 from importlib.metadata import EntryPoint
 
 import pytest
+from fastapi import FastAPI
 
 from ecosystem.forge import ForgeSettings, ToolError, ToolNotFound, ToolRegistry
 from ecosystem.forge.tools import ENTRY_POINT_GROUP, extract_json, host_allowed
+from ecosystem.service import serve_in_thread
 from tests.ecosystem.forge.fakes import FakeProvider, Reply
 
 RESPONSES = [{"model": "Claude", "text": "Paris is the capital."}, {"model": "GPT-4", "text": "Paris."}]
@@ -84,6 +86,25 @@ async def test_json_extract_validates_against_schema() -> None:
     assert nothing == {"data": None, "valid": False, "errors": ["no JSON value found in the text"]}
     with pytest.raises(ToolError, match="not a valid JSON Schema"):
         await registry.run("json-extract", {"text": "{}", "schema": {"type": "banana"}})
+
+
+async def test_json_extract_never_fetches_a_schema_reference() -> None:
+    hits: list[str] = []
+    app = FastAPI()
+
+    @app.get("/schema.json")
+    async def schema_json() -> dict[str, object]:
+        hits.append("fetched")
+        return {"type": "object"}
+
+    with serve_in_thread(app) as base:
+        with pytest.raises(ToolError, match=r"\$ref that cannot be resolved"):
+            await ToolRegistry().run("json-extract", {"text": "{}", "schema": {"$ref": f"{base}/schema.json"}})
+    assert hits == []
+    local = {"$defs": {"n": {"type": "integer"}}, "properties": {"a": {"$ref": "#/$defs/n"}}}
+    assert (await ToolRegistry().run("json-extract", {"text": '{"a": "x"}', "schema": local}))["errors"] == [
+        "a: 'x' is not of type 'integer'"
+    ]
 
 
 def test_host_allow_list() -> None:

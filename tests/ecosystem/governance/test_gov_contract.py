@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from ecosystem.errors import ServiceUnauthorized
+from ecosystem.errors import InvalidRequest, ServiceUnauthorized
 from ecosystem.governance import (
     ApprovalRecord,
     AuditQuery,
@@ -222,7 +222,7 @@ async def test_http_rejects_bad_ledger_input_with_plain_errors(tmp_path: Path) -
                 ]
         await embedded.aclose()
     for answer in answers:
-        assert answer.status_code == 400, answer.text
+        assert answer.status_code == 422, answer.text  # outside the contract's bounds (issue 18)
         error = answer.json()["error"]
         assert error["type"] == "invalid_request" and "Traceback" not in error["message"]
     assert "wait" in answers[0].json()["error"]["message"] and "task_ids" in answers[1].json()["error"]["message"]
@@ -245,3 +245,36 @@ async def test_build_governance_picks_the_backend(tmp_path: Path) -> None:
     remote = build_governance(GovernanceSettings(endpoint="http://127.0.0.1:9"))
     assert isinstance(remote, HttpGovernanceClient)
     await remote.aclose()
+
+
+async def test_amounts_and_ids_the_store_cannot_hold_are_refused_before_anything_is_written(
+    governance: Governance,
+) -> None:
+    with pytest.raises(InvalidRequest, match="amount"):
+        await governance.reserve(run_id="run-b", workflow="wf", task_id="t", amount=1e20)
+    with pytest.raises(InvalidRequest, match="run_limit"):
+        await governance.reserve(run_id="run-b", workflow="wf", task_id="t", amount=0.1, run_limit=float("inf"))
+    # A model copied with an update skipped validation; both backends still refuse it.
+    record = CostRecord(task_id="t", workflow_id="wf", run_id="run-b", cost_usd=0.1)
+    with pytest.raises(InvalidRequest, match="cost_usd"):
+        await governance.record_cost(record.model_copy(update={"cost_usd": 1e20}))
+    with pytest.raises(InvalidRequest, match="prompt_tokens"):
+        await governance.record_cost(record.model_copy(update={"prompt_tokens": 2**40}))
+    with pytest.raises(InvalidRequest, match="run_id"):
+        await governance.check_budget(run_id="r" * 201)
+    with pytest.raises(InvalidRequest, match="actual_cost"):
+        await governance.settle("no-such-reservation", 1e20)
+    assert await governance.audit(AuditQuery(workflow="wf")) == []
+
+
+async def test_a_reservation_may_ask_for_a_longer_life_than_the_default(backend: Backend) -> None:
+    """A batch's reservation outlives the default TTL (60 s here) and does not lapse meanwhile."""
+    governance, run_id = backend.governance, f"run-{uuid.uuid4().hex}"
+    long = await governance.reserve(run_id=run_id, workflow="wf-b", task_id="fan[0]", amount=0.4, run_limit=1.0,
+                                    ttl=25 * 3600)
+    short = await governance.reserve(run_id=run_id, workflow="wf-b", task_id="fan[1]", amount=0.1, run_limit=1.0)
+    assert long.expires_at - long.created_at == timedelta(hours=25)
+    backend.clock.now += timedelta(seconds=61)
+    assert [u.reservation_id for u in await governance.unsettled(UnsettledQuery(run_id=run_id))] == [short.id]
+    await governance.settle(long.id, 0.2)
+    assert await governance.recorded_cost(run_id, ["fan"]) == pytest.approx(0.3)

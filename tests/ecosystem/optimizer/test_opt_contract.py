@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from optimizer_histories import model_history  # type: ignore[import-not-found]
 
-from ecosystem.errors import EcosystemError, ServiceUnauthorized
+from ecosystem.errors import EcosystemError, InvalidRequest, ServiceUnauthorized
 from ecosystem.optimizer import (
     AutoOptimizer,
     AutoOptimizerSettings,
@@ -64,6 +64,15 @@ async def test_recommendations_round_trip(optimizer: AutoOptimizer) -> None:
     by_run = await optimizer.get_recommendations("run-15")
     assert by_run.workflow_id == "wf" and [i.id for i in by_run.items] == [item.id]
     assert (await optimizer.get_recommendations("no such/workflow")).items == []
+
+
+async def test_out_of_bounds_metrics_are_invalid_on_both_backends(optimizer: AutoOptimizer) -> None:
+    [metric, *_] = model_history(runs=1, current="big", cheap="small", current_quality=QUALITY, cheap_quality=QUALITY)
+    with pytest.raises(InvalidRequest, match="cost_usd"):
+        await optimizer.submit_metrics(SubmitMetricsRequest(metrics=[metric.model_copy(update={"cost_usd": 1e20})]))
+    with pytest.raises(InvalidRequest, match="workflow"):
+        await optimizer.get_recommendations("w" * 201)
+    assert (await optimizer.get_recommendations("wf")).sample_size == 0
 
 
 async def test_http_rejects_a_wrong_token_and_a_bad_body(tmp_path: Path) -> None:

@@ -126,3 +126,11 @@ async def test_numeric_tolerance(lexical_bench: EmbeddedTestBench) -> None:
     assert (await score(lexical_bench, "numeric_tolerance", "no idea", 5)).score == 0.0
     with pytest.raises(MetricInputError, match="holds no number"):
         await score(lexical_bench, "numeric_tolerance", "5", "five-ish")
+
+
+async def test_json_schema_follows_only_references_inside_the_schema(lexical_bench: EmbeddedTestBench) -> None:
+    local = {"$defs": {"n": {"type": "integer"}}, "properties": {"age": {"$ref": "#/$defs/n"}}}
+    assert (await score(lexical_bench, "json_schema", '{"age": "x"}', schema=local)).score == 0.0
+    with pytest.raises(MetricInputError, match=r"\$ref that cannot be resolved"):
+        await score(lexical_bench, "json_schema", "{}", schema={"$ref": "http://127.0.0.1:9/schema.json"})
+

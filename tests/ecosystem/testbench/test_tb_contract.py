@@ -8,7 +8,7 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
-from ecosystem.errors import ServiceUnauthorized
+from ecosystem.errors import InvalidRequest, ServiceUnauthorized
 from ecosystem.service import serve_in_thread
 from ecosystem.testbench import (
     EmbeddedTestBench,
@@ -70,6 +70,16 @@ async def test_input_error_crosses_the_wire(bench: TestBench) -> None:
         await bench.evaluate(EvaluationRequest(task_id="t", response="x", metrics=["semantic_similarity"]))
 
 
+async def test_out_of_bounds_request_is_invalid_on_both_backends(bench: TestBench) -> None:
+    request = EvaluationRequest(task_id="t", response="x", ground_truth="x", metrics=["exact_match"])
+    with pytest.raises(InvalidRequest, match="task_id"):
+        await bench.evaluate(request.model_copy(update={"task_id": "t" * 201}))
+    with pytest.raises(InvalidRequest, match="weights"):
+        await bench.evaluate(request.model_copy(update={"weights": {"exact_match": float("inf")}}))
+    with pytest.raises(InvalidRequest, match="execution_id"):
+        await bench.generate_report(GenerateReportRequest(execution_id="e").model_copy(update={"execution_id": "e" * 201}))
+
+
 async def test_report_of_an_execution(bench: TestBench) -> None:
     run_id = f"run-{id(bench)}"
     for task, answer in (("a", "Paris"), ("b", "Rome")):
@@ -89,11 +99,14 @@ async def test_wrong_token_is_unauthorized(server_url: str) -> None:
         await client.aclose()
 
 
-async def test_malformed_body_is_a_400_in_the_error_shape(server_url: str) -> None:
+async def test_invalid_body_is_a_422_and_non_json_a_400_in_the_error_shape(server_url: str) -> None:
     async with httpx.AsyncClient(base_url=server_url, headers={"Authorization": f"Bearer {TOKEN}"}) as client:
         response = await client.post("/v1/evaluate", json={"task_id": "t", "metrics": "accuracy", "extra": 1})
+        not_json = await client.post("/v1/evaluate", content=b"{not json", headers={"Content-Type": "application/json"})
         listing = await client.get("/v1/metrics")
-    assert response.status_code == 400
+    assert response.status_code == 422
     assert response.json()["error"]["type"] == "invalid_request"
     assert "response" in response.json()["error"]["message"]
+    assert not_json.status_code == 400
+    assert not_json.json()["error"] == {"type": "invalid_request", "message": "the body is not valid JSON", "retry_after": None}
     assert {"name": "relevance"}.items() <= next(m for m in listing.json()["metrics"] if m["name"] == "relevance").items()
