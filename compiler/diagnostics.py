@@ -71,6 +71,31 @@ CODES: dict[str, str] = {
     "W207": "input declaration that is probably a mistake",
     "W405": "undeclared workflow input (treated as required)",
     "W408": "reference to a task that may not run",
+    # EvalSuite files (compiler.suite)
+
+    "E601": "workflow file missing, unreadable or not one workflow",
+    "E602": "workflow does not compile (its diagnostics follow)",
+    "E603": "unknown task in matrix",
+    "E604": "matrix task is not an llm task",
+    "E605": "unknown workflow input",
+    "E606": "input value does not fit its declaration",
+    "E607": "missing required workflow input in a case",
+    "E608": "unknown workflow output in an assertion",
+    "E609": "unknown metric",
+    "E610": "malformed assertion",
+    "E611": "expression syntax error",
+    "E612": "unknown context or case field in an expression",
+    "E613": "dataset file missing, unreadable or of unknown format",
+    "E614": "dataset line, row or header cannot be read",
+    "E615": "a case is not a mapping",
+    "E616": "duplicate case id",
+    "E617": "no cases",
+    "E618": "invalid matrix",
+    "E619": "a matrix value makes the workflow invalid",
+    "E620": "duplicate assertion name",
+    "E621": "expression cannot be evaluated for a case",
+    "E622": "a case has no ground truth for a metric that needs one",
+    "W623": "a case sets an input the matrix varies (the matrix value is used)",
 }
 
 

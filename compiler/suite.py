@@ -23,7 +23,7 @@ across providers is what a model matrix is for, and the executor is only the rou
 ``case.expected.<field>``, ``case.tags``, ``case.description``); expressions are parsed once here
 and resolved per case at compile time, so the plan holds plain values.
 
-Codes (``SUITE_CODES``; reading and schema problems reuse the workflow codes E100-E104, E201-E203,
+Codes (``SUITE_CODES``, the suite rows of ``compiler.diagnostics.CODES``; reading and schema problems reuse the workflow codes E100-E104, E201-E203,
 E206): see the table below.
 """
 
@@ -45,7 +45,7 @@ from pydantic import ValidationError
 from compiler.catalogue import KNOWN_METRICS, PROVIDERS, InferenceConfig
 from compiler.checks import type_name_of, value_matches
 from compiler.compile import MAX_FILE_BYTES, CompileOptions, compile_source
-from compiler.diagnostics import CompilationFailed, Diagnostic, Severity, did_you_mean, sort_key
+from compiler.diagnostics import CODES, CompilationFailed, Diagnostic, Severity, did_you_mean, sort_key
 from compiler.document import API_VERSION, WorkflowInput
 from compiler.executors import ExecutorRef
 from compiler.expressions import ExpressionError, Reference, find_spans, parse, references, render
@@ -68,31 +68,8 @@ from compiler.suite_plan import (
     apply_variant,
 )
 
-SUITE_CODES: dict[str, str] = {
-    "E601": "workflow file missing, unreadable or not one workflow",
-    "E602": "workflow does not compile (its diagnostics follow)",
-    "E603": "unknown task in matrix",
-    "E604": "matrix task is not an llm task",
-    "E605": "unknown workflow input",
-    "E606": "input value does not fit its declaration",
-    "E607": "missing required workflow input in a case",
-    "E608": "unknown workflow output in an assertion",
-    "E609": "unknown metric",
-    "E610": "malformed assertion",
-    "E611": "expression syntax error",
-    "E612": "unknown context or case field in an expression",
-    "E613": "dataset file missing, unreadable or of unknown format",
-    "E614": "dataset line, row or header cannot be read",
-    "E615": "a case is not a mapping",
-    "E616": "duplicate case id",
-    "E617": "no cases",
-    "E618": "invalid matrix",
-    "E619": "a matrix value makes the workflow invalid",
-    "E620": "duplicate assertion name",
-    "E621": "expression cannot be evaluated for a case",
-    "E622": "a case has no ground truth for a metric that needs one",
-    "W623": "a case sets an input the matrix varies (the matrix value is used)",
-}
+# The E6xx/W6xx rows of the one code table (``compiler.diagnostics.CODES``).
+SUITE_CODES: dict[str, str] = {code: text for code, text in CODES.items() if code[1:2] == "6"}
 
 CASE_FIELDS = ("id", "inputs", "expected", "tags", "description")
 # Test-Bench metrics that need a ground truth or the prompt; tests keep these in step with
@@ -184,6 +161,21 @@ def compile_suite_text(text: str, file: str = "<string>", options: CompileOption
     result.diagnostics.sort(key=sort_key)
     result.plan = plan if not result.errors else None
     return result
+
+
+_SUITE_KIND_LINE = re.compile(r"""^kind:[ \t]*["']?EvalSuite["']?[ \t]*(#.*)?$""", re.MULTILINE)
+
+
+def looks_like_suite(path: str | FilePath) -> bool:
+    """The file says ``kind: EvalSuite`` at the top level (how ``validate`` tells suites from
+    workflows without compiling twice); False when it cannot be read (the workflow compiler
+    then reports why)."""
+    try:
+        with open(path, encoding="utf-8", errors="replace") as handle:
+            head = handle.read(256 * 1024)
+    except OSError:
+        return False
+    return _SUITE_KIND_LINE.search(head) is not None
 
 
 # -- helpers -----------------------------------------------------------------------------------

@@ -23,7 +23,7 @@ import contextvars
 import functools
 import logging
 import os
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -174,13 +174,19 @@ def env_context(settings: OrchestratorSettings) -> dict[str, str]:
 
 
 async def execute_plan(plan: ExecutionPlan, inputs: dict[str, JSON], settings: OrchestratorSettings, run_id: str,
-                       *, extra_hooks: Sequence[Hook] = (), task_runner: str = "default") -> RunResult:
-    services = Clients(resolve_systems(settings))
+                       *, extra_hooks: Sequence[Hook] = (), task_runner: str = "default", services: Clients | None = None,
+                       hook_filter: Callable[[Hook], bool] | None = None) -> RunResult:
+    """Run a compiled plan in the current flow run.  ``services``: clients shared with other runs
+    (an eval suite's), left open; by default the run builds its own and closes them.
+    ``hook_filter``: which of the integrations' hooks join (an eval suite leaves out per-run artifacts)."""
+    owned = services is None
+    services = services if services is not None else Clients(resolve_systems(settings))
     max_parallel = plan.max_parallel_tasks or settings.concurrency.max_parallel_tasks
     run = WorkflowRun(plan, inputs, services, run_id, env=env_context(settings), max_parallel=max_parallel)
     run.task_tags = await task_tags_for_run(settings.concurrency.task_tags)  # flows.tags: one API read in auto
     try:
-        run.hooks = HookSet([*hooks_for(run), *extra_hooks])
+        integrations = [hook for hook in hooks_for(run) if hook_filter is None or hook_filter(hook)]
+        run.hooks = HookSet([*integrations, *extra_hooks])
     except Exception as exc:  # e.g. an integration's config section that does not validate
         run.error = f"cannot set up the run's integrations: {exc}"
         run.hooks = HookSet(list(extra_hooks))
@@ -193,7 +199,8 @@ async def execute_plan(plan: ExecutionPlan, inputs: dict[str, JSON], settings: O
             async with task_runner_for(run, task_runner):
                 return await Scheduler(run).execute()
     finally:
-        await services.aclose()
+        if owned:
+            await services.aclose()
 
 
 @flow(name=FLOW_NAME, log_prints=False, validate_parameters=True, on_running=[_read_config_early],

@@ -62,20 +62,21 @@ def validate(
     format: Annotated[str, typer.Option("--format", help="text or json")] = FORMAT_TEXT,
     config: ConfigOption = None,
 ) -> None:
-    """Check workflows statically; print diagnostics like a compiler (exit 1 on any error).
+    """Check workflows and eval suites statically; print diagnostics like a compiler (exit 1 on any error).
 
     An orchestrator-config.yaml among the files (``validate examples/*.yaml``) is checked as a
     config, with the same positioned diagnostics."""
     from blocks.settings import ConfigError, load_config_file
     from compiler.compile import compile_file
     from compiler.source import is_config_file
+    from compiler.suite import compile_suite, looks_like_suite
 
     if format not in ("text", "json"):
         raise _fail(f"unknown --format '{format}' (use text or json)", 2)
     options = compile_settings_or_exit(config).compile_options()
     diagnostics = []
     unreadable = False
-    plans = 0
+    plans = suites = 0
     configs = 0
     for path in files:
         if is_config_file(path):
@@ -85,10 +86,13 @@ def validate(
             except ConfigError as exc:
                 diagnostics.extend(exc.diagnostics)
             continue
-        result = compile_file(path, options)
+        result = compile_suite(path, options) if looks_like_suite(path) else compile_file(path, options)
         unreadable |= any(d.code == "E100" for d in result.diagnostics)
         diagnostics.extend(result.diagnostics)
-        plans += len(result.plans)
+        if hasattr(result, "plans"):
+            plans += len(result.plans)
+        else:
+            suites += result.ok
     errors = [d for d in diagnostics if d.is_error]
     if format == "json":
         out.print(json.dumps([d.to_json() for d in diagnostics], indent=2), markup=False)
@@ -97,9 +101,8 @@ def validate(
             out.print(d.render(), markup=False)
         warnings = len(diagnostics) - len(errors)
         status = "[green]ok[/green]" if not errors else "[red]failed[/red]"
-        checked = f", {configs} config(s)" if configs else ""
-        out.print(f"{status}: {len(files)} file(s), {plans} workflow(s){checked}, {len(errors)} error(s), "
-                  f"{warnings} warning(s)")
+        found = f"{plans} workflow(s)" + (f", {suites} suite(s)" if suites else "") + (f", {configs} config(s)" if configs else "")
+        out.print(f"{status}: {len(files)} file(s), {found}, {len(errors)} error(s), {warnings} warning(s)")
     if unreadable:
         raise typer.Exit(2)
     raise typer.Exit(1 if errors else 0)
@@ -253,6 +256,7 @@ def report(
     by: Annotated[str, typer.Option("--by", help="task, model or day")] = "task",
     format: Annotated[str, typer.Option("--format", "-f", help="table, csv, json or markdown")] = "table",
     config: Annotated[Path | None, typer.Option("--config", "-c", help="orchestrator-config.yaml (for storage.url).")] = None,
+    evals: Annotated[bool, typer.Option("--evals", help="Eval suite runs and their comparisons instead.")] = False,
 ) -> None:
     """Costs, tokens, latency percentiles and quality across runs, from the store."""
     from blocks.resolve import resolve_settings
@@ -268,6 +272,10 @@ def report(
         start = reporting.since_datetime(since)
     except ValueError as exc:
         raise _fail(f"--since: {exc}", 2) from None
+    if evals:
+        from llm_orchestrator.cli_eval import report_evals
+
+        return report_evals(workflow, start, format, config)
     try:
         settings = resolve_settings(config)
         store = Store.open(settings.storage.url)
@@ -320,6 +328,9 @@ def _register_subcommands() -> None:
     from llm_orchestrator.cli_prices import prices_app
 
     app.add_typer(prices_app, name="prices")
+    from llm_orchestrator.cli_eval import eval_suite
+
+    app.command(name="eval")(eval_suite)
 
 
 _register_subcommands()

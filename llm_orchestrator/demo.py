@@ -2,7 +2,10 @@
 
 Every example is validated first; then a selection runs as Prefect flows with the offline
 provider (no network, no keys) through the same code path as ``llm-orchestrator run``, and
-their summaries and outputs are printed.  The demo fails (exit 1) if any of them fails.
+their summaries and outputs are printed.  Last, the example eval suite
+(``examples/evals/triage-quality.yaml``: 24 tickets x two models x two classify prompts) runs as
+``llm-orchestrator eval`` runs it and its comparison is printed (the same comparison is the
+suite run's markdown artifact in Prefect).  The demo fails (exit 1) if any of them fails to run.
 
 Without ``PREFECT_API_URL`` one temporary Prefect server serves all the examples
 (``llm_orchestrator.local_server``): started once, with a start-up deadline sized for a busy
@@ -15,6 +18,7 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 from rich.console import Console
 from rich.rule import Rule
@@ -22,6 +26,8 @@ from rich.rule import Rule
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"
 CONFIG = EXAMPLES / "demo-config.yaml"
+SUITE = EXAMPLES / "evals" / "triage-quality.yaml"
+SUITE_CONFIG = EXAMPLES / "evals" / "offline-config.yaml"
 
 RUNS: list[tuple[str, dict[str, object]]] = [
     ("multi-model-comparison.yaml", {"prompt": "Explain retrieval-augmented generation in one paragraph."}),
@@ -82,7 +88,42 @@ def run_examples(console: Console) -> int:
             continue
         print_summary(result)
         failures += result.get("state") != "completed"
+    console.print(Rule(f"{len(RUNS) + 2}. eval suite {SUITE.relative_to(ROOT)} (offline)"))
+    failures += not run_suite(console)
     return failures
+
+
+def run_suite(console: Console) -> bool:
+    """The example suite, as ``llm-orchestrator eval`` runs it; True when every run could be judged."""
+    import asyncio
+
+    from compiler.suite import compile_suite
+    from ecosystem.testbench.suites import SuiteResults
+    from flows.evals import LocalEval, local_eval, run_eval_suite
+    from llm_orchestrator.api import run_settings
+    from llm_orchestrator.cli_eval import EvalProgress, print_results
+
+    settings = run_settings(SUITE_CONFIG, offline=True)
+    compiled = compile_suite(SUITE, settings.compile_options())
+    if compiled.plan is None:
+        for diagnostic in compiled.diagnostics:
+            console.print(diagnostic.render(), markup=False)
+        return False
+    console.print(str(compiled.plan), markup=False)
+    with EvalProgress(console, compiled.plan.run_count) as progress, \
+            local_eval(LocalEval(settings=settings, offline=True, plan=compiled.plan, progress=progress)):
+        state: Any = asyncio.run(run_eval_suite(str(SUITE), return_state=True))  # type: ignore[arg-type]
+    data = state.result(raise_on_failure=False)
+    if asyncio.iscoroutine(data):
+        data = asyncio.run(data)
+    if not isinstance(data, dict) or data.get("state") == "error":
+        console.print(f"[red]the suite could not run:[/red] {state.message}")
+        return False
+    results = SuiteResults.from_json(data)
+    print_results(results)
+    console.print(f"comparison artifact: {results.suite}-eval (Prefect UI, Artifacts); the results are in the store "
+                  "(`llm-orchestrator report --evals`)", markup=False)
+    return results.errored_runs == 0
 
 
 if __name__ == "__main__":

@@ -11,6 +11,13 @@ small).  Four analyses:
   and the mean cost must drop by >= ``min_saving_ratio``.  When the same ``input_hash`` was run
   with both models on >= ``min_samples`` inputs the bootstrap is *paired* (resampling per-input
   differences removes the between-input variance that would otherwise swamp the effect).
+  When an eval suite over the workflow has been run (``EvalEvidence``, its newest run) and has
+  variants that differ only in this task's model, current and candidate, the advice cites the
+  suite: the candidate's pass rate minus the current's with Newcombe's interval over the suite's
+  cases (the least favourable comparison when other dimensions, e.g. two prompts, make several).
+  A suite is a controlled comparison on inputs with known answers, so a candidate that any of
+  them shows worse (interval wholly below zero) is turned down (note ``eval_worse``) whatever the
+  production quality scores say; otherwise the citation is evidence beside them.
 * **ParameterTuning** - ``max_tokens`` when ceil64(p99(completion tokens) x 1.5) is below half the
   configured cap; ``temperature`` when a lower temperature (same model) scores better with a
   95% lower bound above zero.
@@ -59,6 +66,7 @@ from ecosystem.optimizer.models import (
     Recommendation,
     Recommendations,
 )
+from ecosystem.testbench.stats import newcombe_difference
 
 MAX_TOKENS_SAFETY = 1.5
 MAX_TOKENS_STEP = 64
@@ -191,6 +199,90 @@ class CycleError(Exception):
     """The dependency edges of a run form a cycle (the DAG analyses are skipped)."""
 
 
+@dataclass(frozen=True)
+class EvalVariant:
+    """A variant of a stored suite run, as the model-switch analysis reads it."""
+
+    variant_id: str
+    label: str
+    models: dict[str, str]  # llm task id -> model
+    others: tuple[tuple[str, str], ...]  # the variant's non-model choices, (dimension, value)
+    cases: int
+    pass_rate: float  # the case is the unit (ecosystem.testbench.stats)
+
+
+@dataclass(frozen=True)
+class EvalEvidence:
+    """The newest suite run over a workflow: what ``model_switches`` cites."""
+
+    suite: str
+    suite_run_id: str
+    finished_at: datetime
+    variants: tuple[EvalVariant, ...]
+    confidence: float = 0.95
+
+    def pairs(self, task: str, current: str, candidate: str) -> list[tuple[EvalVariant, EvalVariant]]:
+        """(current's variant, candidate's variant) for every setting of the other matrix dimensions
+        under which the suite ran both models on ``task``, in matrix order."""
+        on = [v for v in self.variants if task in v.models]
+        found = []
+        for a in on:
+            if _bare_model(a.models[task]) != _bare_model(current):
+                continue
+            rest = {t: m for t, m in a.models.items() if t != task}
+            for b in on:
+                if (_bare_model(b.models[task]) == _bare_model(candidate) and b.others == a.others
+                        and {t: m for t, m in b.models.items() if t != task} == rest):
+                    found.append((a, b))
+        return found
+
+
+def _bare_model(name: str) -> str:
+    return name[len("offline:"):] if name.startswith("offline:") else name
+
+
+@dataclass(frozen=True)
+class EvalCitation:
+    evidence: dict[str, Any]
+    sentence: str
+    worse: bool  # the interval lies wholly below zero
+
+
+def eval_citation(evals: EvalEvidence | None, task: str, current: str, candidate: str) -> EvalCitation | None:
+    """The suite's pass-rate difference candidate - current on ``task``, with its interval.
+
+    With other matrix dimensions (two prompts) the suite compared the models once per setting;
+    the citation is the least favourable of those comparisons (every one is in ``pairs``), and the
+    candidate counts as worse when any of them shows it worse."""
+    if evals is None:
+        return None
+    compared = []
+    for base, cand in evals.pairs(task, current, candidate):
+        if base.cases > 0 and cand.cases > 0:
+            diff = newcombe_difference(min(cand.cases, cand.pass_rate * cand.cases), cand.cases,
+                                       min(base.cases, base.pass_rate * base.cases), base.cases, evals.confidence)
+            compared.append((diff, base, cand))
+    if not compared:
+        return None
+    diff, base, cand = min(compared, key=lambda item: (item[0].estimate, item[0].high))
+    evidence = {
+        "suite": evals.suite, "suite_run_id": evals.suite_run_id, "finished_at": evals.finished_at.isoformat(),
+        "variant_current": base.label, "variant_candidate": cand.label,
+        "pass_rate_current": _r(base.pass_rate), "pass_rate_candidate": _r(cand.pass_rate),
+        "cases_current": base.cases, "cases_candidate": cand.cases,
+        "pass_rate_diff": _r(diff.estimate), "pass_rate_diff_interval": [_r(diff.low), _r(diff.high)],
+        "confidence": evals.confidence, "method": "newcombe-hybrid-score",
+        "pairs": [{"variant_current": b.label, "variant_candidate": c.label, "pass_rate_diff": _r(d.estimate),
+                   "pass_rate_diff_interval": [_r(d.low), _r(d.high)]} for d, b, c in compared],
+    }
+    sentence = (f"eval suite {evals.suite}: pass rate {100 * cand.pass_rate:.1f}% vs {100 * base.pass_rate:.1f}% "
+                f"({100 * diff.estimate:+.1f} points, {evals.confidence:.0%} interval {100 * diff.low:+.1f} to "
+                f"{100 * diff.high:+.1f}, {cand.cases} cases)")
+    if len(compared) > 1:
+        sentence += f", the least favourable of {len(compared)} settings compared"
+    return EvalCitation(evidence, sentence, any(d.high < 0 for d, _, _ in compared))
+
+
 def critical_path(durations: dict[str, np.ndarray], edges: Iterable[tuple[str, str]]) -> np.ndarray:
     """Longest path through the DAG with node weights, vectorised over resamples."""
     preds: dict[str, list[str]] = {t: [] for t in durations}
@@ -319,6 +411,7 @@ class _Analysis:
     workflow: str
     metrics: list[PerformanceMetric]
     config: AnalysisConfig
+    evals: EvalEvidence | None = None
     by_task: dict[str, list[PerformanceMetric]] = field(default_factory=dict)
     latest_run: list[PerformanceMetric] = field(default_factory=list)
     base: RunModel = field(default_factory=lambda: RunModel({}, {}, frozenset()))
@@ -391,7 +484,7 @@ class _Analysis:
             current_cost = cost[current]
             if not current_cost:
                 continue
-            accepted: list[tuple[float, str, Comparison]] = []
+            accepted: list[tuple[float, str, Comparison, EvalCitation | None]] = []
             for candidate in sorted(by_model):
                 cand_cost = cost[candidate]
                 if candidate == current or cand_cost is None or cand_cost >= current_cost:
@@ -419,10 +512,15 @@ class _Analysis:
                               f"against {current} (95% lower bound {comparison.lower:+.3f})",
                               **{**counts, **comparison.evidence()})
                     continue
-                accepted.append((saving, candidate, comparison))
+                citation = eval_citation(self.evals, task, current, candidate)
+                if citation is not None and citation.worse:
+                    self.note("eval_worse", task, f"{candidate} vs {current}: {citation.sentence}",
+                              **{**counts, "eval": citation.evidence})
+                    continue
+                accepted.append((saving, candidate, comparison, citation))
             if not accepted:
                 continue
-            saving, candidate, comparison = max(accepted, key=lambda item: (item[0], item[1]))
+            saving, candidate, comparison, citation = max(accepted, key=lambda item: (item[0], item[1]))
             cand_cost = cost[candidate] or 0.0
             cand_duration = _mean(m.execution_time_ms for m in by_model[candidate]) or 0.0
             evidence = {
@@ -438,6 +536,9 @@ class _Analysis:
             reason = (f"{candidate} costs {saving:.0%} less than {current} on this task with quality "
                       f"{comparison.diff:+.3f} ({comparison.method}, 95% lower bound {comparison.lower:+.3f}, "
                       f"margin -{cfg.quality_margin})")
+            if citation is not None:
+                evidence["eval"] = citation.evidence
+                reason += "; " + citation.sentence
             self.add(
                 "model_switch", (task,),
                 ModelSwitch.model_validate({"task_id": task, "from": current, "to": candidate, "reason": reason}),
@@ -721,9 +822,11 @@ def analyze(
     *,
     include_task_level: bool = True,
     now: datetime | None = None,
+    evals: EvalEvidence | None = None,
 ) -> Recommendations:
-    """Recommendations for ``workflow`` from its metric history (any order)."""
-    analysis = _Analysis(workflow, list(metrics), config or AnalysisConfig())
+    """Recommendations for ``workflow`` from its metric history (any order) and, when given, the
+    newest eval suite run over it."""
+    analysis = _Analysis(workflow, list(metrics), config or AnalysisConfig(), evals)
     analysis.prepare()
     if include_task_level:
         analysis.model_switches()

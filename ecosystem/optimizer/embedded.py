@@ -17,6 +17,8 @@ Decisions:
   the cache useless) - ``invalidate(workflow)`` does.
 * **Bounds first.**  Each call checks its arguments against the models' bounds and raises
   ``InvalidRequest`` for what the server would answer with 422.
+* **Eval evidence.**  The newest eval suite run over the workflow (``ecosystem.store.evals``) is
+  read with the history; a model switch cites its pass-rate difference (``analysis``).
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ from sqlalchemy import or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from ecosystem.models import revalidated, validated
-from ecosystem.optimizer.analysis import AnalysisConfig, analyze
+from ecosystem.optimizer.analysis import AnalysisConfig, EvalEvidence, EvalVariant, analyze
 from ecosystem.optimizer.errors import OptimizerUnavailable
 from ecosystem.optimizer.models import (
     AutoOptimizerSettings,
@@ -43,6 +45,7 @@ from ecosystem.optimizer.models import (
     SubmitMetricsRequest,
 )
 from ecosystem.store import Store, StoreUnavailable
+from ecosystem.store.evals import latest_suite_evidence
 from ecosystem.store.models import NANOS_PER_USD, usd_to_nanos
 from ecosystem.store.optimizer_models import PerformanceMetricRow, RecommendationLogRow
 
@@ -204,10 +207,28 @@ class EmbeddedAutoOptimizer:
             ).all()
             return [row_to_metric(row) for row in reversed(rows)]
 
+    def load_evals(self, workflow: str) -> EvalEvidence | None:
+        """The newest eval suite run over ``workflow`` (``llm-orchestrator eval``), if any."""
+        with _store_guard():
+            found = latest_suite_evidence(self.store, workflow)
+        if found is None or not found[1]:
+            return None
+        run, variants = found
+        return EvalEvidence(
+            suite=run.suite, suite_run_id=run.suite_run_id, finished_at=run.finished_at,
+            variants=tuple(EvalVariant(
+                variant_id=v.variant_id, label=v.label, models=dict(v.models),
+                others=tuple((str(c[0]), str(c[1])) for c in v.choices if not str(c[0]).startswith("model.")),
+                cases=v.cases, pass_rate=v.pass_rate,
+            ) for v in variants),
+            confidence=variants[0].confidence,
+        )
+
     def compute(self, workflow_id: str, include_task_level: bool = True) -> tuple[str, Recommendations]:
         workflow = self.resolve_workflow(workflow_id)
         history = self.load_history(workflow)
-        result = analyze(workflow, history, self.config, include_task_level=include_task_level)
+        evals = self.load_evals(workflow) if include_task_level else None
+        result = analyze(workflow, history, self.config, include_task_level=include_task_level, evals=evals)
         if result.items:
             self._log(workflow, result)
         return workflow, result

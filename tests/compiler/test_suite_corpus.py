@@ -24,7 +24,8 @@ HERE = Path(__file__).parent / "suites"
 INVALID = sorted((HERE / "invalid").glob("*.yaml"))
 INVALID = [p for p in INVALID if "kind: EvalSuite" in p.read_text(encoding="utf-8")]
 VALID = sorted(p for p in (HERE / "valid").glob("*.yaml") if "kind: EvalSuite" in p.read_text(encoding="utf-8"))
-EXAMPLES = sorted((HERE.parents[2] / "examples" / "evals").glob("*.yaml"))
+EXAMPLES = sorted(p for p in (HERE.parents[2] / "examples" / "evals").glob("*.yaml")
+                  if "kind: EvalSuite" in p.read_text(encoding="utf-8"))  # not the offline config beside them
 _EXPECT = re.compile(r"^#\s*expect:\s*(?P<code>[EW]\d{3})\s+(?:(?P<file>[^\s:]+):)?(?P<line>\d+):(?P<col>\d+)\s*$")
 
 
