@@ -173,7 +173,7 @@ class GovernanceHook(Hook):
                 self._warned.add(status.name)
                 message = (
                     f"budget '{status.name}' is at {status.utilization:.0%} "
-                    f"(${status.current + status.reserved:.6f} of ${status.limit:.2f}, task {ctx.label})"
+                    f"(${status.current + status.reserved:.6f} of ${status.limit:.6f}, task {ctx.label})"
                 )
                 ctx.logger.warning("governance: %s", message)
                 self.run.warnings.append(message)

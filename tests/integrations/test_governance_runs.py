@@ -702,3 +702,39 @@ def test_db_upgrade_migrates_and_prints_the_revision(tmp_path: Path) -> None:
     assert via_config.exit_code == 0 and head_revision() in via_config.stdout
     broken = CliRunner().invoke(cli_app(), ["db", "upgrade", "--url", "nosuchdb://x/y"])
     assert broken.exit_code == 1 and "Traceback" not in broken.output
+
+
+# -- budgets that wait before they refuse (issue 16) ---------------------------------------------
+
+
+async def _calls_under_budget(store_url: str, fake: Any, parallel: int, budget: float) -> tuple[int, float]:
+    """(provider calls the fake server saw, USD the ledger holds) for a 30-item fan-out at
+    ``maxParallelTasks: parallel`` against a run budget of ``budget`` USD."""
+    before = len(fake.requests)
+    doc = fan_out(name(f"wait-{parallel}"), parallel, budget=f"{budget:.9f}")
+    doc["spec"]["tasks"][0]["inputs"]["config"] = {"model": "claude-haiku-4-5", "max_tokens": 50}
+    settings = {"storage": {"url": store_url}, "integrations": {
+        "llm-forge": {"api_keys": {"anthropic": "sk-ant-wait-test-0000"}, "base_urls": {"anthropic": fake.base_url},
+                      "retry_policy": {"max_attempts": 1}},
+        "llm-governance-core": {"reservation_wait": "30s"}}}
+    state, data = await run(doc, {"items": list(range(30))}, settings)
+    _, spent = settled(store_url, data["run_id"])
+    return len(fake.requests) - before, spent
+
+
+async def test_parallel_calls_complete_as_many_calls_as_sequential_ones_within_the_budget(store_url: str) -> None:
+    """Reservations (the worst case: max_tokens at the output price) are several times the real
+    cost.  With 20 calls in flight, a call that finds the budget full of reservations waits for
+    them to settle instead of being refused, so it completes what one-at-a-time completes."""
+    from tests.ecosystem.forge.fakes import FakeProvider
+
+    with FakeProvider("anthropic") as fake:
+        calls, spent = await _calls_under_budget(store_url, fake, 1, 1.0)  # what one call really costs
+        per_call = spent / calls
+        budget = per_call * 12  # about 3 reservations, 12 real calls
+        sequential, sequential_spent = await _calls_under_budget(store_url, fake, 1, budget)
+        concurrent, concurrent_spent = await _calls_under_budget(store_url, fake, 20, budget)
+    figures = f"budget {budget:.9f}: sequential {sequential} calls, concurrent {concurrent} calls"
+    assert 3 <= sequential < 30, figures
+    assert concurrent >= 0.9 * sequential, figures
+    assert sequential_spent <= budget + 1e-12 and concurrent_spent <= budget + 1e-12
