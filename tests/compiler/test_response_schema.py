@@ -13,6 +13,8 @@ import yaml
 
 from compiler.compile import compile_text
 from compiler.diagnostics import Diagnostic
+from compiler.explain import explain, render
+from compiler.graph import to_text
 from compiler.jsonschema import workflow_schema
 
 SCHEMA: dict[str, Any] = {
@@ -240,6 +242,15 @@ def test_the_plan_carries_the_schema_and_the_plain_forms_still_work() -> None:
     assert dict(node.output_schemas) == {"data": SCHEMA}
     assert dict(node.declared_outputs) == {"data": "object", "note": "string", "more": "integer"}
     assert plan.nodes["use"].output_schemas == {} and plan.nodes["use"].structured_output is None
+
+
+def test_plan_graph_and_explain_show_the_structured_output() -> None:
+    plan = compile_text(document()).plan
+    label = "data: object (schema: urgency, score, customer, items, ...)"
+    assert f"extract [llm-forge:claude-api, llm] -> {label}" in str(plan)
+    assert f"extract (llm-forge:claude-api) -> {label}" in to_text(plan)
+    assert f"extract (llm-forge:claude-api) -> {label}: no dependencies" in render(plan, explain(plan, {"ticket": "x"}))
+    assert str(plan).splitlines()[-1].strip() == "use [llm-forge:claude-api, llm]"  # no structured output
 
 
 @pytest.mark.parametrize(
