@@ -25,6 +25,9 @@ RUNS: list[tuple[str, dict[str, object]]] = [
     ("optimized-inference-pipeline.yaml", {"prompt": "Write a haiku about observability."}),
     ("batch-summaries.yaml", {"documents": ["Prefect runs flows.", "Forge calls models.", "Governance keeps budgets."]}),
     ("support-triage.yaml", {"ticket": "Help! Our production API is down for all customers since 09:00."}),
+    # A response schema: the offline provider answers with an object that conforms to it.
+    ("ticket-extraction.yaml", {"ticket": "Hi, this is Dana Reyes. We were charged twice for the Pro plan this month "
+                                          "and our Teams add-on stopped working."}),
 ]
 
 
