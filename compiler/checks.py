@@ -36,6 +36,8 @@ from compiler.executors import ExecutorRef, ExecutorRegistry, ExecutorSpec, tool
 from compiler.expressions import (
     Binary,
     ExpressionError,
+    Filter,
+    Index,
     Literal,
     Node,
     Property,
@@ -43,6 +45,8 @@ from compiler.expressions import (
     parse,
     references,
 )
+from compiler.expressions.values import fold
+from compiler.response_schema import Landing, Miss, ResponseSchema, json_path, schema_issues, schema_types
 from compiler.source import Path, SourceDocument
 
 WORKFLOW_FIELDS = ("inputs", "id", "name", "version", "annotations", "labels", "run_id", "error", "status")
@@ -69,6 +73,10 @@ class TaskInfo:
     type: str | None = None
     deps: set[str] = field(default_factory=set)
     data_deps: set[str] = field(default_factory=set)
+    # Declared outputs: name -> type (inferred from the schema when only a schema is given), and
+    # the response schema of an llm task's structured output.
+    output_types: dict[str, str] = field(default_factory=dict)
+    schemas: dict[str, ResponseSchema] = field(default_factory=dict)
 
 
 @dataclass
@@ -160,6 +168,7 @@ class Checker:
         self.collect_tasks()
         for info in self.tasks.values():
             self.check_executor(info)
+            self.check_output_declarations(info)
         for info in self.tasks.values():
             self.check_task_expressions(info)
             self.check_depends_on(info)
@@ -321,6 +330,104 @@ class Checker:
                 where = (*path, name, *[p for p in first["loc"] if isinstance(p, int | str) and p in _walk_keys(value)])
                 self.report("E305", f"invalid value {_short(value)} for input '{name}' of '{owner}': {first['msg'].lower()}", where)
 
+    # -- declared outputs and response schemas ------------------------------------------------------
+    def check_output_declarations(self, info: TaskInfo) -> None:
+        """Each declared output's type, and the response schema of an llm task: at most one, on a
+        name of its own, valid (``response_schema.schema_issues``) and agreeing with ``type``."""
+        first: str | None = None  # the output that carries the task's response schema
+        for name, output in info.task.outputs.items():
+            path = (*info.path, "outputs", name)
+            schema = output.json_schema
+            if schema is None:
+                info.output_types[name] = output.type or "any"
+                continue
+            at = (*path, "schema")
+            if info.type is not None and info.type != "llm":
+                self.report("E208", f"output '{name}' of task '{info.id}' has a schema, but only llm tasks answer to one",
+                            at, f"declare its type alone (`{name}: {output.type or 'object'}`); a schema is what an llm "
+                            "task asks its model for, and nothing checks it for other tasks", key=True)
+                info.output_types[name] = output.type or "any"
+                continue
+            if first is not None:
+                self.report("E208", f"task '{info.id}' declares a second response schema (on '{name}'; '{first}' has one)",
+                            at, "a model gives one structured answer per call: put both under one object schema", key=True)
+                info.output_types[name] = output.type or "any"
+                continue
+            if info.spec is not None and name in info.spec.outputs:
+                self.report("E208", f"output '{name}' of task '{info.id}' has a schema, but '{name}' is an output of "
+                            f"executor '{info.ref}' ({info.spec.outputs[name]})", (*info.path, "outputs", name),
+                            f"give the structured answer a name of its own, e.g. 'data' ({', '.join(info.spec.outputs)} "
+                            "stay as they are)", key=True)
+                info.output_types[name] = output.type or "any"
+                continue
+            first = name
+            problems = schema_issues(schema)
+            for issue in problems:
+                self.report(issue.code, issue.message, (*at, *issue.path), issue.hint, key=issue.key, severity=issue.severity)
+            info.output_types[name] = self.schema_output_type(name, output.type, schema, path)
+            if not any(p.severity is Severity.ERROR for p in problems):
+                info.schemas[name] = ResponseSchema(schema)
+
+    def schema_output_type(self, name: str, declared: str | None, schema: Mapping[str, Any], path: Path) -> str:
+        """The output's type: as declared when it fits the schema's root, else inferred from it."""
+        types = schema_types(schema, schema)
+        found = None if types is None else types - {"null"}
+        inferred = "any"
+        if found:
+            inferred = "number" if found == {"integer", "number"} else next(iter(found)) if len(found) == 1 else "any"
+        if declared is None:
+            return inferred
+        allowed = {"float": {"number", "integer"}, "number": {"number", "integer"}}.get(declared, {declared})
+        if declared != "any" and found and not found <= allowed:
+            self.report("E208", f"output '{name}' is declared {declared} but its schema's root type is "
+                        f"{' or '.join(sorted(found))}", (*path, "type"),
+                        f"drop `type:` (the schema says it) or make them agree (`type: {inferred}`)")
+        return declared
+
+    def output_landing(self, info: TaskInfo, name: str, rest: tuple[Any, ...]) -> tuple[ResponseSchema, Landing | Miss, int] | None:
+        """Where ``tasks.<id>.outputs.<name>.<rest>`` lands in the output's response schema (and how
+        many leading parts of ``rest`` stepped through the list a forEach task's outputs are)."""
+        schema = info.schemas.get(name)
+        if schema is None:
+            return None
+        if info.task.for_each is None:
+            return schema, schema.walk(rest), 0
+        if not rest or rest[0] is None:
+            return schema, Landing(None, mapped=True), 0
+        if isinstance(rest[0], int) or rest[0] == "*":
+            return schema, schema.walk(rest[1:], mapped=rest[0] == "*"), 1
+        return schema, Miss(0, True, (), "a list (one answer per forEach item)"), 0
+
+    def check_schema_reference(self, text: str, parts: tuple[Any, ...], path: Path, target: TaskInfo) -> None:
+        rest = tuple(parts[3:])
+        found = self.output_landing(target, parts[2], rest)
+        if found is None or not isinstance(found[1], Miss):
+            return
+        miss, offset = found[1], found[2]
+        part = rest[offset + miss.depth]
+        where = json_path([p for p in rest[offset:offset + miss.depth]])
+        owner = f"the response schema of '{target.id}' (output '{parts[2]}')"
+        if offset == 0 and target.task.for_each is not None and miss.depth == 0:
+            self.report("E409", f"{text}: task '{target.id}' runs forEach, so outputs.{parts[2]} is a list of answers",
+                        path, f"read one answer (`outputs.{parts[2]}[0].{part}`) or every one (`outputs.{parts[2]}.*.{part}`)")
+            return
+        step = "item [*]" if part == "*" else f"item [{part}]" if isinstance(part, int) else f"property '{part}'"
+        names = list(miss.names)
+        listed = listing(f"properties of {where}", names) if names else None
+        if not miss.closed:
+            close = did_you_mean(str(part), names)
+            self.report("W409", f"{text}: '{part}' is not among the properties of {where} in {owner}", path,
+                        (close + " " if close else (listed + "; " if listed else ""))
+                        + "the schema allows other properties, but the model is asked only for the listed ones",
+                        severity=Severity.WARNING)
+        elif miss.found != "an object":
+            self.report("E409", f"{text}: {where} is {miss.found} in {owner}; it has no {step}", path,
+                        f"read {where} as a whole, or change its schema")
+        else:
+            self.report("E409", f"{text}: {owner} has no {step} at {where}", path,
+                        (did_you_mean(str(part), names) if isinstance(part, str) else None) or listed
+                        or "the object there lists no properties and allows no others")
+
     # -- expressions ---------------------------------------------------------------------------------
     def expressions_in(self, value: Any, path: Path, *, bare: bool = False) -> Iterator[tuple[Node, str, Path]]:
         """Every parsed expression in ``value`` with its source and YAML path; errors reported."""
@@ -369,7 +476,7 @@ class Checker:
         name = parts[0]
         if name not in self.env_allowlist:
             allowed = ", ".join(sorted(self.env_allowlist)) or "none"
-            self.report("E409", f"'{text}': environment variable '{name}' is not in the config's env_allowlist "
+            self.report("E411", f"'{text}': environment variable '{name}' is not in the config's env_allowlist "
                         f"(allowed: {allowed})", path,
                         f"add {name} to orchestrator.env_allowlist in orchestrator-config.yaml if runs may read it")
 
@@ -392,7 +499,7 @@ class Checker:
                 self.check_env_reference(ref.text, parts, path)
             elif root == "secrets":
                 # Not implemented: a value that is always null would pass for a secret and fail late.
-                self.report("E408", f"'{ref.text}': the secrets context is not supported", path,
+                self.report("E410", f"'{ref.text}': the secrets context is not supported", path,
                             "give a provider key in the config's api_keys (a SecretStr, masked everywhere) or read an "
                             "allowed variable with env.NAME (orchestrator.env_allowlist)")
             else:
@@ -443,6 +550,8 @@ class Checker:
                 if name not in known:
                     hint = did_you_mean(name, known) or (listing(f"outputs of '{target}'", list(known)) if known else None)
                     self.report("E404", f"{text}: no output '{name}'", path, hint)
+                elif len(parts) > 3:
+                    self.check_schema_reference(text, parts, path, target_info)
             elif field_name == "metadata" and name not in METADATA_FIELDS:
                 self.report("E404", f"{text}: no metadata '{name}'", path,
                             did_you_mean(name, METADATA_FIELDS) or f"metadata: {', '.join(METADATA_FIELDS)}")
@@ -470,20 +579,53 @@ class Checker:
                                 path, f"declare it under spec.inputs: `- name: {name}` with its type", severity=Severity.WARNING)
 
     def check_types(self, node: Node, source: str, path: Path) -> None:
-        """Comparisons whose outcome is certainly a mistake (a string output compared with a number)."""
+        """Comparisons whose outcome is certainly a mistake (a string output compared with a number,
+        or with a string its response schema's enum never allows)."""
         for binary in _binaries(node):
             if binary.op not in _COMPARISONS:
                 continue
             left, right = self.static_type(binary.left), self.static_type(binary.right)
             if left is None or right is None or left == right or "any" in (left, right):
+                if binary.op in ("==", "!="):
+                    self.check_enum(binary, source, path)
                 continue
             pair = {left, right}
             certain = ("string" in pair and pair & (_NUMERIC | {"boolean"})) or ("boolean" in pair and pair & _NUMERIC) \
                 or (pair & {"object", "array"})
             if not certain:
                 continue
-            self.report("E406", f"'{source}' compares a {left} with a {right}; that comparison is never what you mean", path,
+            self.report("E406", f"'{source}' compares {_article(left)} with {_article(right)}; that comparison is never what you mean", path,
                         "convert one side (e.g. fromJSON(...)) or compare with a value of the same type")
+
+    def check_enum(self, binary: Binary, source: str, path: Path) -> None:
+        for side, other in ((binary.left, binary.right), (binary.right, binary.left)):
+            if not (isinstance(other, Literal) and isinstance(other.value, str)):
+                continue
+            found = self.schema_landing(side)
+            if found is None:
+                continue
+            schema, landing = found
+            values = schema.enum(landing)
+            texts = [v for v in values or () if v is not None]
+            if not texts or not all(isinstance(v, str) for v in texts) or fold(other.value) in {fold(v) for v in texts}:
+                continue
+            self.report("E406", f"'{source}' compares a value that is one of {', '.join(map(repr, texts))} (its response "
+                        f"schema's enum) with {other.value!r}; they are never equal", path,
+                        did_you_mean(other.value, texts) or "compare with one of the enum's values, or add this one to it")
+            return
+
+    def schema_landing(self, node: Node) -> tuple[ResponseSchema, Landing] | None:
+        """Where an access chain ``tasks.<id>.outputs.<name>.<more>`` lands in a response schema."""
+        chain = _access_chain(node)
+        if not chain or chain[0] != "tasks" or len(chain) < 5 or chain[2] != "outputs":
+            return None
+        info = self.tasks.get(str(chain[1]))
+        if info is None or not isinstance(chain[3], str):
+            return None
+        found = self.output_landing(info, chain[3], tuple(chain[4:]))
+        if found is None or not isinstance(found[1], Landing):
+            return None
+        return found[0], found[1]
 
     def static_type(self, node: Node) -> str | None:
         if isinstance(node, Literal):
@@ -495,15 +637,17 @@ class Checker:
             if isinstance(value, str):
                 return "string"
             return None
-        chain = _property_chain(node)
+        chain = _access_chain(node)
         if chain and chain[0] == "tasks" and len(chain) == 4 and chain[2] == "outputs":
-            info = self.tasks.get(chain[1])
-            if info is not None and info.task.for_each is None:
-                declared = info.task.outputs.get(chain[3]) or (info.spec.outputs.get(chain[3]) if info.spec else None)
-                return declared
-        if chain and chain[0] == "workflow" and len(chain) == 3 and chain[1] == "inputs":
+            info = self.tasks.get(str(chain[1]))
+            if info is not None and info.task.for_each is None and isinstance(chain[3], str):
+                return info.output_types.get(chain[3]) or (info.spec.outputs.get(chain[3]) if info.spec else None)
+        if chain and chain[0] == "workflow" and len(chain) == 3 and chain[1] == "inputs" and isinstance(chain[2], str):
             declared_input = self.declared_inputs.get(chain[2])
             return declared_input.type if declared_input else None
+        found = self.schema_landing(node)
+        if found is not None:
+            return found[0].static_type(found[1])
         return None
 
     # -- dependencies --------------------------------------------------------------------------------
@@ -676,6 +820,10 @@ def _tool_names() -> list[str]:
     return tool_names_from_entry_points()
 
 
+def _article(kind: str) -> str:
+    return ("an " if kind[:1] in ("a", "e", "i", "o", "u") else "a ") + kind
+
+
 def _may_compare(source: str) -> bool:
     return "=" in source or "<" in source or ">" in source
 
@@ -694,11 +842,21 @@ def _binaries(node: Node) -> Iterator[Binary]:
                 stack.append(child)
 
 
-def _property_chain(node: Node) -> list[str] | None:
-    parts: list[str] = []
+def _access_chain(node: Node) -> list[str | int] | None:
+    """``tasks.a.outputs.x[0].*`` -> ['tasks', 'a', 'outputs', 'x', 0, '*']; None for anything
+    but a context access chain with literal keys."""
+    parts: list[str | int] = []
     current: Any = node
-    while isinstance(current, Property):
-        parts.append(current.name)
+    while isinstance(current, Property | Index | Filter):
+        if isinstance(current, Property):
+            parts.append(current.name)
+        elif isinstance(current, Filter):
+            parts.append("*")
+        else:
+            key = current.index.value if isinstance(current.index, Literal) else None
+            if isinstance(key, bool) or not isinstance(key, str | int):
+                return None
+            parts.append(key)
         current = current.target
     if type(current).__name__ == "ContextRef":
         parts.append(current.name)

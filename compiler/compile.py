@@ -231,7 +231,8 @@ def build_plan(workflow: Workflow, doc: SourceDocument, analysis: Analysis) -> E
             timeout=task.timeout if task.timeout is not None else defaults.timeout,
             cache=task.cache or defaults.cache,
             continue_on_error=task.continue_on_error or bool(defaults.continue_on_error),
-            declared_outputs=MappingProxyType(dict(task.outputs)),
+            declared_outputs=MappingProxyType(dict(info.output_types)),
+            output_schemas=MappingProxyType({name: schema.root for name, schema in info.schemas.items()}),
             group=info.group,  # type: ignore[arg-type]
             gate=gate,
             event=info.event,  # type: ignore[arg-type]

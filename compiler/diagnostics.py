@@ -52,6 +52,8 @@ CODES: dict[str, str] = {
     "E205": "duplicate task id",
     "E206": "invalid apiVersion or kind",
     "E207": "invalid workflow input declaration",
+    "E208": "invalid task output declaration (a response schema where none can be, or at odds with its type)",
+    "E209": "invalid response schema",
     "E301": "unknown executor",
     "E302": "task type not allowed for executor",
     "E303": "missing required executor input",
@@ -65,10 +67,15 @@ CODES: dict[str, str] = {
     "E405": "undeclared workflow input",
     "E406": "certain type error",
     "E407": "context not available here",
+    "E409": "reference to a property a response schema cannot have",
+    "E410": "the secrets context is not supported",
+    "E411": "environment variable not in the config's env_allowlist",
     "E501": "dependency cycle",
     "E502": "task depends on itself",
     "W107": "too many warnings: the rest are counted, not shown",
     "W207": "input declaration that is probably a mistake",
+    "W209": "response schema keyword outside the subset every provider accepts",
+    "W210": "response schema keyword or required name that is probably a typo",
     "W405": "undeclared workflow input (treated as required)",
     "W408": "reference to a task that may not run",
     # EvalSuite files (compiler.suite)
@@ -96,6 +103,7 @@ CODES: dict[str, str] = {
     "E621": "expression cannot be evaluated for a case",
     "E622": "a case has no ground truth for a metric that needs one",
     "W623": "a case sets an input the matrix varies (the matrix value is used)",
+    "W409": "reference to a property a response schema does not list (but allows)",
 }
 
 

@@ -123,6 +123,26 @@ class TaskDefaults(StrictModel):
     mode: Literal["online", "batch"] | None = None
 
 
+class TaskOutput(StrictModel):
+    """A task's output: its type, and for an llm task the JSON Schema its answer must match (the
+    model is asked for it natively, the answer is validated, and the parsed object is this
+    output).  `name: type` is shorthand for `name: {type: type}`; with a schema, `type` may be
+    left out (it is the schema's root type)."""
+
+    # Consistency of `type` and `schema`, and the schema itself, are checked in `checks`.
+    type: ValueType | None = None
+    description: str | None = None
+    json_schema: dict[str, Any] | None = Field(default=None, alias="schema")
+
+
+def _output_type_shorthand(value: object) -> object:
+    if isinstance(value, str):
+        return {"type": value}
+    if not isinstance(value, dict | TaskOutput):
+        raise ValueError("an output is declared by its type (`data: object`) or as {type, description, schema}")
+    return value
+
+
 class Task(StrictModel):
     id: str | None = None
     type: TaskType | None = None
@@ -134,7 +154,7 @@ class Task(StrictModel):
     ] = Field(default_factory=list)
     if_: str | bool | None = Field(default=None, alias="if")
     inputs: dict[str, Any] = Field(default_factory=dict)
-    outputs: dict[str, ValueType] = Field(default_factory=dict)
+    outputs: dict[str, Annotated[TaskOutput, BeforeValidator(_output_type_shorthand)]] = Field(default_factory=dict)
     retry: RetryPolicy | None = None
     timeout: Duration | None = None
     cache: Annotated[CachePolicy | None, BeforeValidator(_cache_shorthand)] = None

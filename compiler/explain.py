@@ -30,6 +30,7 @@ class Step:
     reason: str
     level: int
     group: str
+    produces: str | None = None  # the structured output (``data: object (schema: ...)``)
 
 
 @dataclass
@@ -74,13 +75,15 @@ def explain(plan: ExecutionPlan, inputs: dict[str, Any]) -> list[Step]:
             reason = decision.reason or _run_reason(node.depends_on)
             if decision.action == "run" and node.for_each is not None:
                 reason = _items(node.for_each_source, view)
-            steps.append(Step(node_id, str(node.executor), _SHOWN[decision.action], reason, depth, node.group))
+            steps.append(Step(node_id, str(node.executor), _SHOWN[decision.action], reason, depth, node.group,
+                              node.structured_label))
     for kind in EVENT_KINDS:
         for node_id in plan.events.get(kind, ()):
             node = plan.nodes[node_id]
             when = {"onSuccess": "if the workflow succeeds", "onFailure": "if the workflow fails",
                     "always": "after the workflow, always"}[kind]
-            steps.append(Step(node_id, str(node.executor), "runtime", when, len(plan.levels), "event"))
+            steps.append(Step(node_id, str(node.executor), "runtime", when, len(plan.levels), "event",
+                              node.structured_label))
     return steps
 
 
@@ -115,5 +118,6 @@ def render(plan: ExecutionPlan, steps: list[Step]) -> str:
         if header != current:
             lines.append(header)
             current = header
-        lines.append(f"  [{marks[step.decision]}] {step.task} ({step.executor}): {step.reason}")
+        produces = f" -> {step.produces}" if step.produces else ""
+        lines.append(f"  [{marks[step.decision]}] {step.task} ({step.executor}){produces}: {step.reason}")
     return "\n".join(lines)

@@ -55,10 +55,12 @@ def to_text(plan: ExecutionPlan) -> str:
             node = plan.nodes[node_id]
             after = f"  <- {', '.join(sorted(node.depends_on))}" if node.depends_on else ""
             gate = f"  [branch {node.gate.branch_id}: {node.gate.arm}]" if node.gate else ""
-            lines.append(f"  {node.id} ({node.executor}){after}{gate}")
+            structured = f" -> {node.structured_label}" if node.structured_label else ""
+            lines.append(f"  {node.id} ({node.executor}){structured}{after}{gate}")
     for kind in EVENT_KINDS:
         ids = plan.events.get(kind, ())
         if ids:
             lines.append(f"{kind}")
-            lines.extend(f"  {i} ({plan.nodes[i].executor})" for i in ids)
+            lines.extend(f"  {i} ({plan.nodes[i].executor})"
+                         + (f" -> {plan.nodes[i].structured_label}" if plan.nodes[i].structured_label else "") for i in ids)
     return "\n".join(lines)

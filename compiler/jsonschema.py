@@ -10,8 +10,9 @@ from __future__ import annotations
 from typing import Any
 
 from compiler.catalogue import default_registry
-from compiler.document import Workflow
+from compiler.document import VALUE_TYPES, Workflow
 from compiler.executors import ExecutorRegistry
+from compiler.response_schema import JSON_TYPES
 
 
 def workflow_schema(registry: ExecutorRegistry | None = None) -> dict[str, Any]:
@@ -67,12 +68,42 @@ def allow_expressions(schema: dict[str, Any]) -> dict[str, Any]:
     return schema
 
 
+_SELF = {"$ref": "#/$defs/ResponseSchema"}
+# Completion for the keywords every provider accepts; other JSON Schema keywords are allowed here
+# and warned about by the compiler (W209), so the object stays open.
+RESPONSE_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "description": "The JSON Schema an llm task's answer must match (JSON Schema 2020-12; the subset every "
+                   "provider accepts: type, properties, required, items, enum, description, "
+                   "additionalProperties, anyOf, $defs and local $ref).",
+    "properties": {
+        "type": {"anyOf": [{"enum": list(JSON_TYPES)}, {"type": "array", "items": {"enum": list(JSON_TYPES)}}]},
+        "description": {"type": "string"},
+        "properties": {"type": "object", "additionalProperties": _SELF},
+        "required": {"type": "array", "items": {"type": "string"}},
+        "items": _SELF,
+        "enum": {"type": "array"},
+        "additionalProperties": {"anyOf": [{"type": "boolean"}, _SELF]},
+        "anyOf": {"type": "array", "items": _SELF},
+        "$defs": {"type": "object", "additionalProperties": _SELF},
+        "$ref": {"type": "string", "pattern": "^#", "description": "a local reference, e.g. '#/$defs/customer'"},
+    },
+}
+
+
 def _relax_document(defs: dict[str, Any]) -> None:
     """Shorthands the compiler accepts that pydantic's schema cannot express by itself."""
     for model in ("Task", "TaskDefaults"):
         cache = defs.get(model, {}).get("properties", {}).get("cache")
         if isinstance(cache, dict) and "anyOf" in cache:
             cache["anyOf"] = [*cache["anyOf"], {"type": "boolean"}]
+    task_outputs = defs.get("Task", {}).get("properties", {}).get("outputs")
+    if isinstance(task_outputs, dict):
+        task_outputs["additionalProperties"] = {"anyOf": [{"enum": list(VALUE_TYPES)}, {"$ref": "#/$defs/TaskOutput"}]}
+    task_output = defs.get("TaskOutput", {}).get("properties")
+    if isinstance(task_output, dict):
+        task_output["schema"] = {"$ref": "#/$defs/ResponseSchema"}
+        defs["ResponseSchema"] = RESPONSE_SCHEMA
     outputs = defs.get("Spec", {}).get("properties", {}).get("outputs")
     if isinstance(outputs, dict):
         outputs["additionalProperties"] = {

@@ -87,6 +87,19 @@ class PlanNode:
         return next(iter(self.output_schemas.items()), None) if self.type == "llm" else None
 
     @property
+    def structured_label(self) -> str | None:
+        """``data: object (schema: urgency, customer)``: the structured output, for plans,
+        ``graph`` and ``explain``."""
+        structured = self.structured_output
+        if structured is None:
+            return None
+        name, schema = structured
+        properties = schema.get("properties")
+        names = list(properties) if isinstance(properties, Mapping) else []
+        shown = ", ".join(map(str, names[:4])) + (", ..." if len(names) > 4 else "")
+        return f"{name}: {self.declared_outputs.get(name, 'any')} (schema{': ' + shown if shown else ''})"
+
+    @property
     def tags(self) -> tuple[str, ...]:
         return (self.executor.namespace, self.type)
 
@@ -205,7 +218,8 @@ class ExecutionPlan:
 
 
 def _describe(node: PlanNode) -> str:
-    parts = [f"{node.id} [{node.executor}, {node.type}]"]
+    structured = node.structured_label
+    parts = [f"{node.id} [{node.executor}, {node.type}]" + (f" -> {structured}" if structured else "")]
     if node.depends_on:
         parts.append("after " + ", ".join(sorted(node.depends_on)))
     if node.gate:

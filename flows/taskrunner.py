@@ -79,7 +79,7 @@ def check_task_runner(settings: OrchestratorSettings) -> str:
 
 
 def make_dask_runner(choice: str) -> Any:
-    from prefect_dask import DaskTaskRunner
+    from prefect_dask.task_runners import DaskTaskRunner
 
     address = choice.partition(":")[2] or os.environ.get(DASK_ADDRESS_ENV) or None
     if address:

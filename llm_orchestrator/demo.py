@@ -39,6 +39,9 @@ RUNS: list[tuple[str, dict[str, object]]] = [
     ("nightly-ticket-digest.yaml", {"tickets": ["The production API is down for every customer.",
                                                 "Why was my invoice charged twice?",
                                                 "The export button does nothing in Firefox."]}),
+    # A response schema: the offline provider answers with an object that conforms to it.
+    ("ticket-extraction.yaml", {"ticket": "Hi, this is Dana Reyes. We were charged twice for the Pro plan this month "
+                                          "and our Teams add-on stopped working."}),
 ]
 
 

@@ -211,6 +211,10 @@ def _errors(name: str) -> list[Diagnostic]:
         ("e404_unknown_task_field", "did you mean 'outputs'?"),
         ("e405_undeclared_close_input", "did you mean 'prompt'?"),
         ("e101_unquoted_colon_expression", "quote"),
+        ("e409_unknown_property_closed", "did you mean 'email'?"),
+        ("e409_foreach_answers_are_a_list", "outputs.data[0].urgency"),
+        ("e209_unknown_type_in_schema", "JSON Schema calls it 'string'"),
+        ("e208_schema_on_non_llm_task", "declare its type alone"),
     ],
 )
 def test_hint(name: str, hint: str) -> None:

@@ -55,14 +55,14 @@ def test_the_secrets_context_is_a_compile_error(tmp_path: Path) -> None:
     workflow = write(tmp_path, "wf.yaml", WORKFLOW.format(expression="${{ secrets.OPENAI }}"))
     code, output = invoke("validate", workflow)
     assert code == 1
-    assert "wf.yaml:10:" in output and "E408 'secrets.OPENAI': the secrets context is not supported" in output
+    assert "wf.yaml:10:" in output and "E410 'secrets.OPENAI': the secrets context is not supported" in output
 
 
 def test_an_env_variable_the_config_does_not_allow_is_a_compile_error(tmp_path: Path) -> None:
     workflow = write(tmp_path, "wf.yaml", WORKFLOW.format(expression="${{ env.HOME }}"))
     code, output = invoke("validate", workflow)
     assert code == 1
-    assert "E409 'env.HOME': environment variable 'HOME' is not in the config's env_allowlist" in output
+    assert "E411 'env.HOME': environment variable 'HOME' is not in the config's env_allowlist" in output
     allowing = write(tmp_path, "config.yaml", "orchestrator:\n  env_allowlist: [HOME]\n")
     code, output = invoke("validate", workflow, "--config", allowing)
     assert code == 0, output
