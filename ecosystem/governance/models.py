@@ -245,7 +245,7 @@ class ReserveRequest(StrictModel):
         "reservation_wait; its value when unset; 0 refuses at once).",
     )
     ttl: float | None = Field(
-        default=None, gt=0,
+        default=None, gt=0, le=30 * 86400,
         description="Seconds before the reservation lapses into unsettled spend (the service's "
         "reservation_ttl when unset; a batch, answered within hours, asks for longer).",
     )

@@ -11,7 +11,8 @@ or faster model shows up offline (the Auto-Optimizer's benchmark relies on it).
 So that workflows using issue 15's features run offline too:
 
 * with a ``response_schema`` the answer is a deterministic object that matches it
-  (``structured.synthesize``, seeded by the prompt), or the canned text when that is JSON;
+  (``structured.synthesize``, seeded by the prompt), or the canned text as it is (a scripted
+  model that ignores the format);
 * a prefix marked with ``cache`` is remembered per model: the first call reports it as cache
   writes, every later call with the same prefix as cache reads, the way Anthropic reports them
   (no minimum prefix length is simulated), so the saving shows in the usage and, for a priced
@@ -137,14 +138,18 @@ class OfflineProvider:
         canned = self._canned(request, model)
         metadata: dict[str, Any] = {"offline": True, "canned": canned is not None}
         parsed: Any = None
-        if request.response_schema is not None:
-            ok, value = try_parse_json(canned) if canned is not None else (False, None)
-            if not ok:
-                seed = "\n".join(m.content for m in request.conversation())
-                value = synthesize(request.response_schema, seed)
-            parsed = value
-            text = json.dumps(value, ensure_ascii=False)
-            metadata["structured_output"] = "offline:canned" if ok else "offline:synthesized"
+        if request.response_schema is not None and canned is not None:
+            # A canned answer is what the model says, JSON or not: a demo or a test can script a
+            # model that ignores the format (Forge's repair and the judge's retry are then exercised).
+            ok, value = try_parse_json(canned)
+            parsed = value if ok else None
+            text = canned
+            metadata["structured_output"] = "offline:canned"
+        elif request.response_schema is not None:
+            seed = "\n".join(m.content for m in request.conversation())
+            parsed = synthesize(request.response_schema, seed)
+            text = json.dumps(parsed, ensure_ascii=False)
+            metadata["structured_output"] = "offline:synthesized"
         else:
             text = canned if canned is not None else request.last_user_text()
             # An echo respects max_tokens the way a model would (by length, ~4 characters a token).

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from ecosystem.forge import (
+    ChatMessage,
     EmbeddedForge,
     ForgeError,
     ForgeInferenceRequest,
@@ -200,8 +201,11 @@ async def test_split_by_request_limit_keeps_item_order(kind: str) -> None:
 async def test_split_by_bytes_when_one_item_is_too_big() -> None:
     with FakeBatches("gemini") as fake:
         async with EmbeddedForge(settings_for(fake)) as forge:
+            # Within a request's bounds (2M characters a text), but 4-byte characters in three
+            # turns make one item bigger than Gemini's whole inline batch.
+            turns = [ChatMessage(role="user", content="\U0001f600" * 1_900_000)] * 3
             with pytest.raises(ForgeInvalidRequest, match="more than a whole batch may"):
-                await forge.submit_batch(requests_for("gemini", ["x" * 20_000_000]))
+                await forge.submit_batch(requests_for("gemini", ["x"], messages=turns))
     assert fake.submissions == []
 
 
