@@ -104,19 +104,26 @@ async def test_a_tag_concurrency_limit_bounds_task_runs_across_flows() -> None:
 
     namespace = fresh_executor(timed_work)
     prefect_cli("concurrency-limit", "create", namespace, "2")
+    doc = fan_out(namespace, 3, sleep=2.5, parallel=3)
+    overlapped = False
     try:
-        INTERVALS.clear()
-        doc = fan_out(namespace, 3, sleep=1.5, parallel=3)
-        (s1, d1), (s2, d2) = await asyncio.gather(run(doc, {"items": list(range(3))}), run(doc, {"items": list(range(3))}))
-        assert s1.is_completed() and s2.is_completed(), (d1, d2)
+        # On a loaded machine one flow can start late enough to find the other already done, which
+        # proves nothing about a limit across flows: such a pair is run again (at most three pairs).
+        for _ in range(3):
+            INTERVALS.clear()
+            (s1, d1), (s2, d2) = await asyncio.gather(run(doc, {"items": list(range(3))}),
+                                                      run(doc, {"items": list(range(3))}))
+            assert s1.is_completed() and s2.is_completed(), (d1, d2)
+            # Each flow alone would run its 3 items at once; the limit lets 2 run across both flows.
+            assert most_at_once(INTERVALS) == 2
+            overlapped = any(a[0] != b[0] and a[1] < b[2] and b[1] < a[2] for a in INTERVALS for b in INTERVALS)
+            if overlapped:
+                break
         async with get_client() as client:
             task_runs = await recorded_task_runs(client, d1["run_id"], 3)
     finally:
         prefect_cli("concurrency-limit", "delete", namespace)
-    # Each flow alone would run its 3 items at once; the limit lets 2 run across both flows, and
-    # the two flows did run at the same time.
-    assert most_at_once(INTERVALS) == 2
-    assert any(a[0] != b[0] and a[1] < b[2] and b[1] < a[2] for a in INTERVALS for b in INTERVALS)
+    assert overlapped, "the two flows never ran at the same time"
     assert {tuple(t.tags) for t in task_runs} == {(namespace,)}  # the limited tag only, not the type
 
 
