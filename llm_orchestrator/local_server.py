@@ -17,6 +17,8 @@ no UI, the same SQLite database in ``PREFECT_HOME``) with these differences:
   ``LLM_ORCHESTRATOR_SERVER_STARTUP_TIMEOUT`` in seconds, or Prefect's setting if larger), with a
   note while it waits and, when it cannot start, one message that says what happened, shows the
   server's last log lines and how to use a long-lived server instead;
+* its SQLite write transactions wait for the database lock instead of failing with 503 (after
+  which Prefect's client waited 2 s before asking again): ``llm_orchestrator.prefect_app``;
 * the process is stopped when the block exits (terminate, then kill), runs in its own session
   (Ctrl-C stops the run first, then us stopping the server), and on Linux dies with its parent
   even if the parent is killed (``PR_SET_PDEATHSIG``), so no temporary server is left behind.
@@ -49,8 +51,8 @@ LONG_LIVED_HINT = ("For a server that outlives the run (faster starts, history i
 
 # The server process.  On Linux it first asks for SIGTERM when its parent dies (and exits if the
 # parent is already gone), so it never outlives the command, even one killed with SIGKILL.  Then
-# it serves Prefect's API app on the inherited listening socket, whose family it reads from the
-# descriptor (uvicorn's own --fd option assumes a Unix socket).
+# it serves Prefect's API app (writes that wait for SQLite's lock) on the inherited listening
+# socket, whose family it reads from the descriptor (uvicorn's --fd option assumes a Unix socket).
 _SERVE = (
     "import os, signal, socket, sys\n"
     "if sys.platform.startswith('linux'):\n"
@@ -60,7 +62,7 @@ _SERVE = (
     "        sys.exit(0)\n"
     "import uvicorn\n"
     "sock = socket.socket(fileno=int(sys.argv[1]))\n"
-    "config = uvicorn.Config('prefect.server.api.server:create_app', factory=True, log_level='error', lifespan='on')\n"
+    "config = uvicorn.Config('llm_orchestrator.prefect_app:create_app', factory=True, log_level='error', lifespan='on')\n"
     "uvicorn.Server(config).run(sockets=[sock])\n"
 )
 

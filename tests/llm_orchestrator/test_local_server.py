@@ -102,3 +102,43 @@ def test_nothing_is_started_when_an_api_is_configured(monkeypatch: pytest.Monkey
     with local_server(notes.append) as url:
         assert url == "http://127.0.0.1:9/api"
     assert notes == []
+
+
+def test_a_write_that_meets_another_writer_waits_for_it_instead_of_failing(tmp_path: Path) -> None:
+    """SQLite fails a DEFERRED write transaction at once when another writer commits while it
+    waits ("database is locked": Prefect answers 503 and its client sleeps 2 s); the temporary
+    server opens its write transactions IMMEDIATE, so the request waits and succeeds."""
+    import sqlite3
+    import threading
+
+    home = tmp_path / "home"
+    script = ("from llm_orchestrator.local_server import local_server\n"
+              "import time\nwith local_server(print) as url:\n    print('ready', url, flush=True)\n    time.sleep(600)\n")
+    holder = subprocess.Popen([sys.executable, "-c", script], env=isolated_env(tmp_path, PREFECT_HOME=str(home),
+                              PYTHONPATH=str(ROOT)), stdout=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL)
+    try:
+        assert holder.stdout is not None
+        url = next(line.split()[1] for line in holder.stdout if line.startswith("ready "))
+        with httpx.Client(base_url=url, timeout=60) as api:
+            flow_id = api.post("/flows/", json={"name": "contended"}).json()["id"]
+            database = sqlite3.connect(home / "prefect.db", timeout=60, isolation_level=None)
+            database.execute("CREATE TABLE IF NOT EXISTS probe (x INTEGER)")
+            statuses = []
+            for _ in range(3):
+                database.execute("BEGIN IMMEDIATE")
+                database.execute("INSERT INTO probe VALUES (1)")  # another writer holds the lock...
+                answer: list[httpx.Response] = []
+                request = threading.Thread(target=lambda: answer.append(
+                    api.post("/flow_runs/", json={"flow_id": flow_id, "name": f"r{uuid.uuid4().hex[:6]}"})))
+                request.start()
+                time.sleep(1.0)
+                database.execute("COMMIT")  # ...and commits while the request waits
+                request.join(60)
+                statuses.append(answer[0].status_code)
+            database.close()
+        assert statuses == [201, 201, 201]
+    finally:
+        holder.terminate()
+        holder.wait(30)
+        if holder.stdout is not None:
+            holder.stdout.close()
