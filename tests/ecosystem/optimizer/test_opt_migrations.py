@@ -49,3 +49,24 @@ async def test_upgrade_to_head_on_postgres(optimizer_postgres_server: str) -> No
         with Store.open(url) as store:
             _check_schema(store)
             await _round_trip(store)
+
+
+def test_the_head_revision_the_store_checks_without_alembic_is_alembics_head() -> None:
+    """``Store.open`` skips Alembic for a database at ``HEAD_REVISION``; a new migration must move it."""
+    from ecosystem.store.engine import HEAD_REVISION
+
+    assert HEAD_REVISION == head_revision()
+
+
+def test_opening_a_store_at_head_does_not_import_alembic(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    url = f"sqlite:///{tmp_path / 'at-head.db'}"
+    upgrade(url)
+    probe = ("import sys\nfrom ecosystem.store import Store\nStore.open(sys.argv[1]).close()\n"
+             "print(sorted(m for m in sys.modules if m.split('.')[0] in ('alembic', 'mako')))")
+    done = subprocess.run([sys.executable, "-c", probe, url], capture_output=True, text=True, timeout=120,
+                          cwd=Path(__file__).resolve().parents[3])
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
