@@ -64,7 +64,7 @@ def bundled_table() -> dict[str, Any]:
 def user_prices_path() -> Path:
     """The user's prices file, in the same data directory as the embedded store's database."""
     # Imported here: the store package pulls in SQLAlchemy and Alembic, which pricing never needs.
-    from ecosystem.store.engine import data_dir
+    from ecosystem.store.paths import data_dir
 
     return data_dir() / USER_PRICES_FILENAME
 

@@ -16,7 +16,6 @@ if TYPE_CHECKING:
     from ecosystem.store.engine import (
         Store,
         current_revision,
-        data_dir,
         default_url,
         head_revision,
         normalize_url,
@@ -24,11 +23,13 @@ if TYPE_CHECKING:
     )
     from ecosystem.store.errors import MigrationRequired, StoreError, StoreUnavailable
     from ecosystem.store.models import Base
+    from ecosystem.store.paths import data_dir
 
 _EXPORTS: dict[str, tuple[str, ...]] = {
-    "engine": ("Store", "current_revision", "data_dir", "default_url", "head_revision", "normalize_url", "upgrade"),
+    "engine": ("Store", "current_revision", "default_url", "head_revision", "normalize_url", "upgrade"),
     "errors": ("MigrationRequired", "StoreError", "StoreUnavailable"),
     "models": ("Base",),
+    "paths": ("data_dir",),
 }
 __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
 

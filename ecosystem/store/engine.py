@@ -22,14 +22,11 @@ Decisions:
 
 from __future__ import annotations
 
-import os
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
-
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine, create_engine, event, inspect, text
 from sqlalchemy.engine import Connection, make_url
@@ -37,6 +34,7 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from ecosystem.store.errors import MigrationRequired, StoreError, StoreUnavailable
+from ecosystem.store.paths import data_dir
 
 if TYPE_CHECKING:
     from alembic.config import Config
@@ -46,16 +44,6 @@ SQLITE_BUSY_TIMEOUT_S = 30.0
 _MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 HEAD_REVISION = "0005"
 """The newest revision of ``migrations/versions`` (a test holds it to Alembic's own answer)."""
-
-
-def data_dir() -> Path:
-    """The user's data directory for llm-orchestrator (not created here)."""
-    home = os.environ.get("LLM_ORCHESTRATOR_HOME")
-    if home:
-        return Path(home).expanduser()
-    xdg = os.environ.get("XDG_DATA_HOME")
-    base = Path(xdg).expanduser() if xdg else Path.home() / ".local" / "share"
-    return base / "llm-orchestrator"
 
 
 def default_url() -> str:
