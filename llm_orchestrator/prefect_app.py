@@ -41,7 +41,7 @@ def writes_take_the_lock_first() -> bool:
         return begin(self, session, with_for_update=True)
 
     begin_immediate.immediate = True  # type: ignore[attr-defined]
-    AioSqliteConfiguration.begin_transaction = begin_immediate  # type: ignore[method-assign]
+    AioSqliteConfiguration.begin_transaction = begin_immediate  # type: ignore[method-assign,assignment]
     return True
 
 

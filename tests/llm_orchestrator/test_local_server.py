@@ -123,18 +123,16 @@ def test_a_write_that_meets_another_writer_waits_for_it_instead_of_failing(tmp_p
             flow_id = api.post("/flows/", json={"name": "contended"}).json()["id"]
             database = sqlite3.connect(home / "prefect.db", timeout=60, isolation_level=None)
             database.execute("CREATE TABLE IF NOT EXISTS probe (x INTEGER)")
-            statuses = []
+            statuses: list[int] = []
             for _ in range(3):
                 database.execute("BEGIN IMMEDIATE")
                 database.execute("INSERT INTO probe VALUES (1)")  # another writer holds the lock...
-                answer: list[httpx.Response] = []
-                request = threading.Thread(target=lambda: answer.append(
-                    api.post("/flow_runs/", json={"flow_id": flow_id, "name": f"r{uuid.uuid4().hex[:6]}"})))
+                request = threading.Thread(target=lambda: statuses.append(
+                    api.post("/flow_runs/", json={"flow_id": flow_id, "name": f"r{uuid.uuid4().hex[:6]}"}).status_code))
                 request.start()
                 time.sleep(1.0)
                 database.execute("COMMIT")  # ...and commits while the request waits
                 request.join(60)
-                statuses.append(answer[0].status_code)
             database.close()
         assert statuses == [201, 201, 201]
     finally:
