@@ -20,6 +20,9 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet --upgrade pip
 	@case ",$(EXTRAS)," in *,semantic,*) $(PY) -m pip install --quiet "$(TORCH)" ;; esac
 	$(PY) -m pip install --quiet -e '.[$(EXTRAS)]'
+	@# Bytecode for our packages too (pip compiles only what it copies): with PYTHONDONTWRITEBYTECODE
+	@# set, every process would otherwise compile them from source again, 0.1-0.2 CPU-s per start.
+	@$(PY) -m compileall -q -j 0 blocks compiler deployments ecosystem flows llm_orchestrator tasks > /dev/null
 	@touch $(STAMP)
 
 demo: install

@@ -60,7 +60,11 @@ def measure(argv: list[str], env: Mapping[str, str], timeout: float = 900, cwd: 
 
 
 def client_env(api_url: str, home: Path, **extra: str) -> dict[str, str]:
-    env = dict(os.environ)
+    # Measured processes read the bytecode caches a user's second run reads: with
+    # PYTHONDONTWRITEBYTECODE (set in some shells and CI images) every process compiles our
+    # modules from source again (pip compiled Prefect's at install), 0.1-0.2 CPU-s a start that
+    # a hand-written script never pays.  The warm-up runs write the caches.
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
     env.update({"PREFECT_API_URL": api_url, "PREFECT_HOME": str(home / "client"), "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
                 "PREFECT_LOGGING_LEVEL": "ERROR", "LLM_ORCHESTRATOR_HOME": str(home / "data"),
                 "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))})
