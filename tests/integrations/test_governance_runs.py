@@ -734,7 +734,9 @@ async def test_parallel_calls_complete_as_many_calls_as_sequential_ones_within_t
         budget = per_call * 12  # about 3 reservations, 12 real calls
         sequential, sequential_spent = await _calls_under_budget(store_url, fake, 1, budget)
         concurrent, concurrent_spent = await _calls_under_budget(store_url, fake, 20, budget)
-    figures = f"budget {budget:.9f}: sequential {sequential} calls, concurrent {concurrent} calls"
+    figures = (f"budget {budget:.9f}: sequential {sequential} calls ({sequential_spent:.9f} spent), "
+               f"concurrent {concurrent} calls ({concurrent_spent:.9f} spent)")
+    print(figures)  # -s shows them
     assert 3 <= sequential < 30, figures
     assert concurrent >= 0.9 * sequential, figures
     assert sequential_spent <= budget + 1e-12 and concurrent_spent <= budget + 1e-12
