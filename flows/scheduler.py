@@ -33,7 +33,6 @@ from prefect.task_engine import run_task
 from compiler.decisions import decide
 from compiler.expressions import ExpressionError, render_template
 from compiler.plan import EVENT_KINDS, PlanNode
-from flows.tags import carried_tags
 from tasks.batch import BatchItemFailed, batch_task_for
 from tasks.errors import InputRenderError, retry_info
 from tasks.failures import describe
@@ -192,7 +191,7 @@ class Scheduler:
             runs: set[Any] = {TaskRunResult(id=s.state_details.task_run_id) for s in upstream if s.state_details.task_run_id}
             parameters = {"run_key": run.run_key, "node_id": node.id, "inputs": inputs, "item": item, "index": index,
                           "cache_token": token, "upstream": sorted(node.depends_on) or None}
-            started: Any = run_task(task_for(node, tags=carried_tags(run, node)), parameters=parameters, return_type="state",
+            started: Any = run_task(task_for(node, tags=run.task_tags.for_node(node)), parameters=parameters, return_type="state",
                                     dependencies={"upstream": runs} if runs else None)  # an async task: a coroutine
             state: State = await started
             return state
@@ -348,7 +347,7 @@ class Scheduler:
                 parameters = {"run_key": run.run_key, "node_id": node.id, "inputs": [r[2] for r in ready],
                               "items": [r[1] for r in ready], "indices": [r[0] for r in ready], "cache_token": token,
                               "upstream": sorted(node.depends_on) or None}
-                started: Any = run_task(batch_task_for(node, tags=carried_tags(run, node)), parameters=parameters,
+                started: Any = run_task(batch_task_for(node, tags=run.task_tags.for_node(node)), parameters=parameters,
                                         return_type="state", dependencies={"upstream": runs} if runs else None)
                 state: State = await started
             finally:

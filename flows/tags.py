@@ -35,18 +35,12 @@ import logging
 from collections.abc import Iterable
 from typing import Any
 
-from compiler.plan import PlanNode
-from tasks.state import TaskTags, WorkflowRun
+from tasks.state import TaskTags
 
 logger = logging.getLogger("llm_orchestrator.tags")
 
 TAG_LIMIT_PREFIX = "tag:"
 _PAGE = 200  # the API's default page size for concurrency limits
-
-
-def carried_tags(run: WorkflowRun, node: PlanNode) -> tuple[str, ...]:
-    """The tags ``node``'s task runs carry in ``run`` (its ``TaskTags`` decision)."""
-    return run.task_tags.for_node(node)
 
 
 async def read_tag_limits(client: Any) -> frozenset[str]:

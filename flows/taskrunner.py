@@ -41,7 +41,6 @@ from prefect import task
 
 from blocks.settings import ConfigError, OrchestratorSettings
 from compiler.diagnostics import Diagnostic
-from flows.tags import carried_tags
 from tasks.runner import cache_key, cache_key_for, execute_node, options_for, register_run, unregister_run
 
 TASK_RUNNER_ENV = "LLM_ORCHESTRATOR_TASK_RUNNER"
@@ -216,7 +215,7 @@ class DaskExecution:
     async def call(self, node: Any, inputs: dict[str, Any], token: Any, item: Any, index: int | None,
                    wait_for: list[Any] | None) -> Any:
         options = remote_options(node, index)
-        options["tags"] = list(carried_tags(self.run, node))  # the run's tag decision (flows.tags)
+        options["tags"] = list(self.run.task_tags.for_node(node))  # the run's tag decision (flows.tags)
         task_obj = execute_node_remote.with_options(**options)
         parameters = {"remote": self.remote(), "run_key": self.run.run_key, "node_id": node.id, "inputs": inputs,
                       "item": item, "index": index, "cache_token": token}

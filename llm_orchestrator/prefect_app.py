@@ -27,22 +27,21 @@ from contextlib import AbstractAsyncContextManager
 from typing import Any
 
 
-def writes_take_the_lock_first() -> bool:
-    """Have Prefect's SQLite write transactions begin IMMEDIATE; False when Prefect's hook for it
-    is not there (another Prefect version), leaving its behaviour as it is."""
+def writes_take_the_lock_first() -> None:
+    """Have Prefect's SQLite write transactions begin IMMEDIATE (once per process); Prefect is
+    left as it is when its hook for this is not there (another Prefect version)."""
     from prefect.server.database.configurations import AioSqliteConfiguration
 
     begin: Callable[..., AbstractAsyncContextManager[Any]] | None = getattr(
         AioSqliteConfiguration, "begin_transaction", None)
     if begin is None or getattr(begin, "immediate", False):
-        return begin is not None
+        return
 
     def begin_immediate(self: Any, session: Any, with_for_update: bool = False) -> AbstractAsyncContextManager[Any]:
         return begin(self, session, with_for_update=True)
 
     begin_immediate.immediate = True  # type: ignore[attr-defined]
     AioSqliteConfiguration.begin_transaction = begin_immediate  # type: ignore[method-assign,assignment]
-    return True
 
 
 def create_app() -> Any:
